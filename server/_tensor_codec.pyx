@@ -1,0 +1,1 @@
+# Placeholder until the BYTES codec lands.

@@ -1,0 +1,1 @@
+"""Model configuration: config.pbtxt parsing, completion from the ONNX file, typed settings."""

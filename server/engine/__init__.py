@@ -1,0 +1,1 @@
+"""Request execution: validation, the native scheduler, model instances and completions."""

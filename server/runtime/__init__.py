@@ -1,0 +1,1 @@
+"""Model execution backends. Only runtime/onnx.py imports onnxruntime."""

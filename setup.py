@@ -1,0 +1,69 @@
+"""Builds naiad's native scheduler, its Cython tensor codec, and the gRPC stubs from protos/."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO_ROOT = os.path.join(HERE, "protos")
+
+
+def generate_stubs() -> None:
+    """Runs protoc on protos/ so that protos/X/y.proto becomes the module X.y_pb2 beside it."""
+    import grpc_tools
+    from grpc_tools import protoc
+
+    well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    sources = sorted(glob.glob(os.path.join(PROTO_ROOT, "naiad_protocol", "*.proto")))
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{well_known}",
+        f"--python_out={PROTO_ROOT}",
+        f"--pyi_out={PROTO_ROOT}",
+        f"--grpc_python_out={PROTO_ROOT}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        raise RuntimeError("protoc failed on " + " ".join(sources))
+
+
+def native_extension() -> Extension:
+    sources = sorted(glob.glob("native/src/*.cc")) + ["native/binding.cc"]
+    return Pybind11Extension(
+        "naiad._native",
+        sources,
+        include_dirs=["native/include"],
+        cxx_std=17,
+        extra_compile_args=["-O3"],
+    )
+
+
+def codec_extension() -> list[Extension]:
+    from Cython.Build import cythonize
+
+    ext = Extension("naiad._tensor_codec", ["server/_tensor_codec.pyx"], extra_compile_args=["-O3"])
+    return cythonize([ext], language_level=3, quiet=True)
+
+
+# Generated before setup() runs so that regular and editable builds both see the modules.
+generate_stubs()
+setup(
+    packages=[
+        "naiad",
+        "naiad.config",
+        "naiad.repository",
+        "naiad.runtime",
+        "naiad.engine",
+        "naiad.transport",
+        "naiad.observability",
+        "naiad_client",
+        "naiad_protocol",
+    ],
+    package_data={"naiad": ["py.typed", "_native.pyi"], "naiad_protocol": ["*.proto", "*.pyi"]},
+    ext_modules=[native_extension(), *codec_extension()],
+)
