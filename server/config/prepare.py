@@ -1,0 +1,42 @@
+"""From a model's raw config and one version's ONNX file to its completed config and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from naiad_protocol.model_config_pb2 import ModelConfig
+
+from naiad.config.complete import complete_config
+from naiad.config.convert import to_settings
+from naiad.config.settings import ModelSettings
+from naiad.config.signature import read_signature
+from naiad.config.validate import validate_config
+
+
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A version ready to hand to the engine: what clients see and what the engine runs."""
+
+    config: ModelConfig
+    """Completed config; shared, so treat it as read-only."""
+    settings: ModelSettings
+
+
+def prepare_version(
+    raw: ModelConfig | None,
+    model_file: Path,
+    *,
+    name: str,
+    version: int,
+    gpu_available: bool = False,
+) -> PreparedVersion:
+    """Reads the signature of `model_file`, completes `raw` with it, validates and converts.
+
+    `raw` is config.pbtxt (or a load request's config) as written; None when there is none.
+    Raises ModelLoadError with the reason when anything does not fit.
+    """
+    signature = read_signature(model_file, model=name)
+    config = complete_config(raw, signature, name=name, gpu_available=gpu_available)
+    validate_config(config, signature)
+    return PreparedVersion(config, to_settings(config, version, str(model_file)))

@@ -1,0 +1,42 @@
+"""Builds a ServedModel from validated settings: plan instances, load sessions, warm them up."""
+
+from __future__ import annotations
+
+import logging
+
+from naiad.config.settings import ModelSettings
+from naiad.engine.served_model import ServedModel
+from naiad.runtime.instances import effective_instance_groups, plan_instances
+from naiad.runtime.onnx import load_instances
+from naiad.runtime.threads import cpu_budget
+from naiad.runtime.warmup import run_warmup
+from naiad_protocol import model_config_pb2
+
+log = logging.getLogger("naiad.engine")
+
+
+def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelConfig) -> ServedModel:
+    """Loads every instance of one model version; ready to serve when this returns."""
+    plans = plan_instances(settings, cpu_budget())
+    instances = load_instances(settings, plans)
+    try:
+        for instance in instances:
+            run_warmup(instance, settings)
+    except BaseException:
+        for instance in instances:
+            instance.close()
+        raise
+    effective = model_config_pb2.ModelConfig()
+    effective.CopyFrom(config)
+    del effective.instance_group[:]
+    for group in effective_instance_groups(plans):
+        effective.instance_group.add(
+            name=group.name, count=group.count, kind=group.kind.value, gpus=list(group.gpus)
+        )
+    log.info(
+        "loaded model '%s' version %d: %s",
+        settings.name,
+        settings.version,
+        "; ".join(instance.description for instance in instances),
+    )
+    return ServedModel(settings, effective, instances)

@@ -1,0 +1,136 @@
+"""The loop one model instance runs on its own thread: pull a batch, run it, hand answers back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from naiad.config.settings import ModelSettings
+from naiad.engine.request import InferOutput, InferResponse
+from naiad.engine.validation import Admission
+from naiad.errors import NaiadError
+from naiad.native import Scheduler
+from naiad.runtime.model import Model
+
+log = logging.getLogger("naiad.engine")
+
+
+@dataclass(slots=True)
+class Pending:
+    """A queued request: its admitted inputs and the future its caller awaits."""
+
+    admission: Admission
+    request_id: str
+    future: asyncio.Future[InferResponse]
+    loop: asyncio.AbstractEventLoop
+
+
+Outcome = InferResponse | NaiadError
+
+
+def serve_batches(
+    scheduler: Scheduler,
+    model: Model,
+    settings: ModelSettings,
+    take: Callable[[list[int]], list[Pending]],
+) -> None:
+    """Runs batches until the scheduler is closed and drained. Never raises."""
+    clock = time.perf_counter_ns
+    while (batch := scheduler.next_batch()) is not None:
+        tasks = take(batch.task_ids)
+        t0 = clock()
+        t1 = t2 = t0
+        try:
+            output_names = _union_of_outputs(tasks)
+            inputs = _gather(tasks, settings)
+            t1 = clock()
+            arrays = model.run(inputs, output_names)
+            t2 = clock()
+            outcomes: list[Outcome] = _scatter(tasks, dict(zip(output_names, arrays)), settings)
+            ok = True
+        except Exception as exc:  # noqa: BLE001 - a failing model must not kill its worker
+            log.warning("model '%s' version %d failed a batch: %s", settings.name, settings.version, exc)
+            error = exc if isinstance(exc, NaiadError) else NaiadError(f"model '{settings.name}' failed: {exc}")
+            outcomes = [error] * len(tasks)
+            ok = False
+        t3 = clock()
+        scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
+        deliver(tasks, outcomes)
+
+
+def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
+    """Settles the tasks' futures with one event-loop wake-up per loop (normally one per batch)."""
+    by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Pending], list[Outcome]]] = {}
+    for task, outcome in zip(tasks, outcomes):
+        group = by_loop.setdefault(task.loop, ([], []))
+        group[0].append(task)
+        group[1].append(outcome)
+    for loop, (group_tasks, group_outcomes) in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, group_tasks, group_outcomes)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+
+def _settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
+    for task, outcome in zip(tasks, outcomes):
+        future = task.future
+        if future.done():
+            continue  # the caller left; its answer is dropped
+        if isinstance(outcome, NaiadError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _union_of_outputs(tasks: list[Pending]) -> list[str]:
+    first = tasks[0].admission.output_names
+    if all(t.admission.output_names == first for t in tasks):
+        return list(first)
+    names: dict[str, None] = {}
+    for task in tasks:
+        names.update(dict.fromkeys(task.admission.output_names))
+    return list(names)
+
+
+def _gather(tasks: list[Pending], settings: ModelSettings) -> dict[str, np.ndarray]:
+    if len(tasks) == 1:
+        return tasks[0].admission.inputs
+    names = tasks[0].admission.inputs.keys()
+    # np.concatenate is one C-level copy per input; the scheduler never mixes shapes in a batch.
+    return {name: np.concatenate([t.admission.inputs[name] for t in tasks]) for name in names}
+
+
+def _scatter(
+    tasks: list[Pending], outputs: dict[str, np.ndarray], settings: ModelSettings
+) -> list[Outcome]:
+    total_rows = sum(t.admission.rows for t in tasks)
+    if settings.batches:
+        for name, array in outputs.items():
+            if array.ndim == 0 or array.shape[0] != total_rows:
+                raise NaiadError(
+                    f"model '{settings.name}' returned output '{name}' with shape"
+                    f" {list(array.shape)}, expected a first dimension of {total_rows}"
+                )
+    results: list[Outcome] = []
+    offset = 0
+    version = str(settings.version)
+    for task in tasks:
+        rows = task.admission.rows
+        sliced = len(tasks) > 1
+        response_outputs = []
+        for name in task.admission.output_names:
+            array = outputs[name]
+            if sliced:
+                array = array[offset : offset + rows]
+            spec = settings.output(name)
+            assert spec is not None
+            response_outputs.append(InferOutput(name, spec.datatype, array))
+        offset += rows
+        results.append(InferResponse(settings.name, version, task.request_id, response_outputs))
+    return results

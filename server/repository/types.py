@@ -1,0 +1,67 @@
+"""The repository's vocabulary: what the engine hands it, states, index entries, control modes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from naiad_protocol.model_config_pb2 import ModelConfig
+
+from naiad.config.settings import ModelSettings
+
+
+class ServedModel(Protocol):
+    """One loaded model version as the engine runs it."""
+
+    @property
+    def config(self) -> ModelConfig:
+        """The effective config (e.g. instance groups as they actually run), for ModelConfig.
+
+        Read once, right after the factory returns; treated as read-only afterwards.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Blocks until requests already accepted have finished, then frees the resources.
+
+        Called at most once, after the repository stopped routing new requests to this version.
+        A request that resolved this version just before may still arrive afterwards; the
+        engine answers it with Unavailable.
+        """
+        ...
+
+
+ModelFactory = Callable[[ModelSettings, ModelConfig], ServedModel]
+"""Starts one model version (sessions, batcher, warm-up); raises to fail the load."""
+
+
+class ModelState(enum.Enum):
+    """A version's state, spelled as RepositoryIndex reports it."""
+
+    READY = "READY"
+    UNAVAILABLE = "UNAVAILABLE"
+    LOADING = "LOADING"
+    UNLOADING = "UNLOADING"
+
+
+class ControlMode(enum.Enum):
+    """Triton's --model-control-mode."""
+
+    NONE = "none"
+    """Load every model at start; load and unload requests are refused."""
+    EXPLICIT = "explicit"
+    """Load only the startup models; load and unload on request."""
+    POLL = "poll"
+    """Load every model at start; follow changes in the repository; requests refused."""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One RepositoryIndex row. A model never loaded has version "" and state None."""
+
+    name: str
+    version: str
+    state: ModelState | None
+    reason: str = ""

@@ -1,0 +1,1 @@
+"""The gRPC front end. Proto types live here and nowhere else."""

@@ -1,0 +1,45 @@
+"""The grpc.aio server: channel options, the inference service and grpc.health.v1."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from naiad.engine.engine import Engine
+from naiad.transport.service import InferenceService
+from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
+
+INT32_MAX = 2**31 - 1
+
+
+class GrpcFrontEnd:
+    """Owns the grpc.aio server; start() binds, stop() drains in-flight calls within a grace."""
+
+    def __init__(self, engine: Engine, host: str, port: int, max_message_bytes: int) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", INT32_MAX),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine), self._server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self.host = host
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC to {host}:{port}")
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self._health.set("", status)
+        await self._health.set("inference.GRPCInferenceService", status)
+
+    async def stop(self, grace_s: float) -> None:
+        await self._server.stop(grace_s)

@@ -1,0 +1,91 @@
+"""Tensor payloads between v2 protocol messages and NumPy arrays (raw and typed contents)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from naiad._tensor_codec import decode_bytes, encode_bytes
+from naiad.datatypes import DataType
+from naiad.errors import InvalidArgument
+from naiad_protocol import grpc_service_pb2 as pb
+
+# Which InferTensorContents field carries each datatype; FP16 and BF16 travel raw only.
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def element_count(name: str, shape: tuple[int, ...]) -> int:
+    for dim in shape:
+        if dim < 0:
+            raise InvalidArgument(f"input '{name}' has a negative dimension in shape {list(shape)}")
+    return math.prod(shape)
+
+
+def from_raw(name: str, dtype: DataType, shape: tuple[int, ...], raw: bytes) -> np.ndarray:
+    count = element_count(name, shape)
+    if dtype.wire == "BYTES":
+        try:
+            return decode_bytes(raw, count).reshape(shape)
+        except ValueError as exc:
+            raise InvalidArgument(f"input '{name}': malformed BYTES contents: {exc}") from None
+    expected = count * dtype.itemsize
+    if len(raw) != expected:
+        raise InvalidArgument(
+            f"input '{name}': unexpected total byte size {len(raw)}, expecting {expected}"
+            f" for shape {list(shape)} of {dtype.wire}"
+        )
+    return np.frombuffer(raw, dtype=dtype.numpy).reshape(shape)
+
+
+def from_contents(
+    name: str, dtype: DataType, shape: tuple[int, ...], contents: pb.InferTensorContents
+) -> np.ndarray:
+    count = element_count(name, shape)
+    field = _CONTENTS_FIELD.get(dtype.wire)
+    if field is None:
+        raise InvalidArgument(f"input '{name}': {dtype.wire} data must be sent in raw contents")
+    for other, _ in contents.ListFields():
+        if other.name != field:
+            raise InvalidArgument(
+                f"input '{name}' of type {dtype.wire} carries '{other.name}', expecting '{field}'"
+            )
+    values = getattr(contents, field)
+    if len(values) != count:
+        raise InvalidArgument(
+            f"input '{name}': {len(values)} elements in contents, expecting {count}"
+            f" for shape {list(shape)}"
+        )
+    if dtype.wire == "BYTES":
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    try:
+        return np.array(values, dtype=dtype.numpy).reshape(shape)
+    except OverflowError:
+        raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}") from None
+
+
+def has_contents(contents: pb.InferTensorContents) -> bool:
+    return bool(contents.ListFields())
+
+
+def to_raw(dtype: DataType, array: np.ndarray) -> bytes:
+    if dtype.wire == "BYTES":
+        return encode_bytes(array)
+    if array.dtype != dtype.numpy:
+        array = array.astype(dtype.numpy)
+    return array.tobytes()

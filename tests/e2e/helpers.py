@@ -1,0 +1,45 @@
+"""Small tritonclient helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+NUMPY = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
+    "INT64": np.int64, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
+    "BYTES": np.object_,
+}  # fmt: skip
+
+
+def sample(datatype: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if datatype == "BYTES":
+        flat = [f"s{i}-é".encode() * (i % 3) for i in range(int(np.prod(shape)))]
+        return np.array(flat, dtype=np.object_).reshape(shape)
+    if datatype == "BOOL":
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    dtype = np.dtype(NUMPY[datatype])
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+
+
+def tensor(name: str, array: np.ndarray, datatype: str) -> grpcclient.InferInput:
+    tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def status_of(call: Callable[[], object]) -> tuple[str, str]:
+    """Runs `call`, expecting it to fail; returns (status name, message)."""
+    try:
+        call()
+    except InferenceServerException as exc:
+        return str(exc.status()).replace("StatusCode.", ""), exc.message() or ""
+    raise AssertionError("the call succeeded but was expected to fail")

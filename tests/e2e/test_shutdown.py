@@ -1,0 +1,39 @@
+"""SIGTERM: stop accepting, finish what is in flight, exit 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from heavy import heavy
+from helpers import tensor
+from modelgen import write_repository
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_zero(serve, tmp_path) -> None:
+    repo = write_repository(tmp_path / "repo", {"slow": {1: lambda p: heavy(p, depth=200)}})
+    with serve(repo) as server:
+        client = grpcclient.InferenceServerClient(server.url)
+        answers: list[tuple[object, object]] = []
+        done = threading.Semaphore(0)
+
+        def collect(result: object, error: object) -> None:
+            answers.append((result, error))
+            done.release()
+
+        x = np.ones((4, 512), dtype=np.float32)
+        for _ in range(3):
+            client.async_infer("slow", [tensor("INPUT0", x, "FP32")], callback=collect)
+        for _ in range(500):
+            stats = client.get_inference_statistics("slow", as_json=True)["model_stats"][0]
+            if int(stats["inference_stats"].get("queue", {}).get("count", 0)) >= 1:
+                break
+            threading.Event().wait(0.005)
+        server.process.send_signal(signal.SIGTERM)
+        for _ in range(3):
+            assert done.acquire(timeout=60), server.output()
+        assert [e for _, e in answers] == [None, None, None]
+        assert server.process.wait(timeout=60) == 0, server.output()
+        client.close()
