@@ -73,7 +73,7 @@ def mlp_graph(name: str, sizes: list[int], seed: int = 0) -> object:
     inits = []
     current = "features"
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        weight = rng.standard_normal((fan_in, fan_out)).astype(np.float32) / np.sqrt(fan_in)
+        weight = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         bias = np.zeros(fan_out, dtype=np.float32)
         inits += [numpy_helper.from_array(weight, f"w{i}"), numpy_helper.from_array(bias, f"b{i}")]
         out = f"h{i}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from naiad.config.settings import ModelSettings
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.served_model import ServedModel
+from naiad.errors import NaiadError
 from naiad.native import Stats
 from naiad.repository.manager import ModelRepository
 from naiad_protocol import model_config_pb2
@@ -37,9 +38,7 @@ class Engine:
         return served.settings, config  # type: ignore[attr-defined]
 
     def ready_versions(self, name: str) -> list[int]:
-        return sorted(
-            e.version for e in self.repository.index(ready_only=True) if e.name == name
-        )
+        return self.repository.ready_versions(name)
 
     def model_ready(self, name: str, version: str) -> bool:
         return self.repository.is_ready(name, version)
@@ -52,11 +51,14 @@ class Engine:
         if name:
             self.repository.resolve(name, "")  # NotFound for an unknown model
         found = []
-        for entry in self.repository.index(ready_only=True):
-            if name and entry.name != name:
-                continue
-            number, served, _ = self.repository.resolve(entry.name, str(entry.version))
-            found.append(VersionStats(entry.name, number, served.stats()))  # type: ignore[attr-defined]
+        names = [name] if name else sorted({e.name for e in self.repository.index(ready_only=True)})
+        for model in names:
+            for number in self.repository.ready_versions(model):
+                try:
+                    _, served, _ = self.repository.resolve(model, str(number))
+                except NaiadError:
+                    continue  # unloaded between the two calls
+                found.append(VersionStats(model, number, served.stats()))  # type: ignore[attr-defined]
         return found
 
     async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:

@@ -16,23 +16,30 @@ class GrpcFrontEnd:
     """Owns the grpc.aio server; start() binds, stop() drains in-flight calls within a grace."""
 
     def __init__(self, engine: Engine, host: str, port: int, max_message_bytes: int) -> None:
-        self._server = grpc.aio.server(
+        self._engine = engine
+        self._max_message_bytes = max_message_bytes
+        self.host = host
+        self.port = port
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+
+    async def start(self) -> None:
+        """Binds and starts serving; must run inside the event loop that will serve."""
+        server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", INT32_MAX),
-                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", self._max_message_bytes),
                 ("grpc.so_reuseport", 0),
             ]
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine), self._server)
-        self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        self.host = host
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
-
-    async def start(self) -> None:
-        await self._server.start()
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(self._engine), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC to {self.host}:{self.port}")
+        self.port = bound
+        self._server = server
+        await server.start()
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else (
@@ -42,4 +49,5 @@ class GrpcFrontEnd:
         await self._health.set("inference.GRPCInferenceService", status)
 
     async def stop(self, grace_s: float) -> None:
-        await self._server.stop(grace_s)
+        if self._server is not None:
+            await self._server.stop(grace_s)

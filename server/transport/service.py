@@ -11,6 +11,7 @@ import naiad
 from naiad.engine.engine import Engine
 from naiad.engine.request import InferResponse
 from naiad.errors import InvalidArgument, NaiadError, Unimplemented
+from naiad.observability import logs
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.model_codec import model_metadata, model_statistics
 from naiad.transport.status import unary
@@ -68,8 +69,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             models=[
                 pb.RepositoryIndexResponse.ModelIndex(
                     name=e.name,
-                    version=str(e.version) if e.version else "",
-                    state=str(e.state.value if hasattr(e.state, "value") else e.state),
+                    version=e.version,
+                    state=e.state.value if e.state is not None else "",
                     reason=e.reason,
                 )
                 for e in entries
@@ -157,9 +158,37 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def TraceSetting(self, request, context):  # type: ignore[no-untyped-def]
         await _unimplemented(context, "trace settings")
 
+    @unary
+    async def LogSettings(self, request, context):  # type: ignore[no-untyped-def]
+        config = logs.update(_log_setting_values(request))
+        return _log_settings_response(config)
+
 
 async def _unimplemented(context: grpc.aio.ServicerContext, what: str) -> None:
     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what} is not supported by naiad")
+
+
+def _log_setting_values(request: pb.LogSettingsRequest) -> dict[str, logs.SettingValue]:
+    values: dict[str, logs.SettingValue] = {}
+    for key, setting in request.settings.items():
+        kind = setting.WhichOneof("parameter_choice")
+        if kind is None:
+            raise InvalidArgument(f"log setting '{key}' has no value")
+        values[key] = getattr(setting, kind)
+    return values
+
+
+def _log_settings_response(config: logs.LogConfig) -> pb.LogSettingsResponse:
+    response = pb.LogSettingsResponse()
+    for key, value in vars(config).items():
+        setting = response.settings[key]
+        if isinstance(value, bool):
+            setting.bool_param = value
+        elif isinstance(value, int):
+            setting.uint32_param = value
+        else:
+            setting.string_param = value
+    return response
 
 
 def _stream_answer(response: pb.ModelInferResponse) -> pb.ModelStreamInferResponse:

@@ -1,80 +1,12 @@
-"""A real `naiad serve` process on 127.0.0.1:0, driven by tritonclient."""
+"""Fixtures for the end-to-end tests: a real `naiad serve` process driven by tritonclient."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
-
-READY_PREFIX = "naiad ready grpc="
-
-
-class ServerProcess:
-    def __init__(self, process: subprocess.Popen[str], url: str, log: list[str]) -> None:
-        self.process = process
-        self.url = url
-        self.log = log
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout_s)
-
-    def output(self) -> str:
-        return "".join(self.log)
-
-
-@contextmanager
-def naiad_server(repository: Path, *args: str, timeout_s: float = 120) -> Iterator[ServerProcess]:
-    """Starts `naiad serve` on a free port; yields once it printed its ready line."""
-    command = [
-        sys.executable, "-m", "naiad.cli", "serve",
-        "--model-repository", str(repository), "--grpc-host", "127.0.0.1", "--grpc-port", "0",
-        *args,
-    ]  # fmt: skip
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    log: list[str] = []
-    ready = threading.Event()
-    url: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.append(line)
-            if line.startswith(READY_PREFIX) and not url:
-                url.append(line[len(READY_PREFIX) :].split()[0])
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(timeout_s) or not url:
-        process.kill()
-        process.wait()
-        pytest.fail("naiad did not become ready:\n" + "".join(log))
-    server = ServerProcess(process, url[0], log)
-    try:
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+from server_process import naiad_server
 
 
 @pytest.fixture
-def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
+def serve():  # type: ignore[no-untyped-def]
     """serve(repository, *args) -> context manager yielding a ServerProcess."""
     return naiad_server

@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from server_process import naiad_server
 from helpers import status_of, tensor
 from modelgen import add_sub, identity, write_repository
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -13,8 +14,6 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from conftest import naiad_server
-
     root = tmp_path_factory.mktemp("repo")
     write_repository(
         root,
@@ -116,7 +115,9 @@ def test_raw_entries_not_one_per_input(stub, client) -> None:
 def test_malformed_bytes_length_prefix(stub, client) -> None:
     request = service_pb2.ModelInferRequest(model_name="text")
     request.inputs.add(name="INPUT0", datatype="BYTES", shape=[1, 2])
-    request.raw_input_contents.append((3).to_bytes(4, "little") + b"abc" + (99).to_bytes(4, "little") + b"x")
+    request.raw_input_contents.append(
+        (3).to_bytes(4, "little") + b"abc" + (99).to_bytes(4, "little") + b"x"
+    )
     code, message = raw_call(stub, request)
     assert code == "INVALID_ARGUMENT"
     assert "BYTES" in message
@@ -179,9 +180,7 @@ def test_unknown_datatype(stub, client) -> None:
 def test_message_over_the_size_limit(client) -> None:
     x = np.ones((4, 4), dtype=np.float32)
     big = {"padding": "x" * 2_000_000}
-    code, _ = status_of(
-        lambda: client.infer("fp32", [tensor("INPUT0", x, "FP32")], parameters=big)
-    )
+    code, _ = status_of(lambda: client.infer("fp32", [tensor("INPUT0", x, "FP32")], parameters=big))
     assert code == "RESOURCE_EXHAUSTED"
     ok(client)
 

@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from server_process import naiad_server
 from helpers import sample, status_of, tensor
 from modelgen import add_sub, identity, mlp, mlp_reference, write_repository
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -18,8 +19,6 @@ DATATYPES = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from conftest import naiad_server
-
     root = tmp_path_factory.mktemp("repo")
     models = {f"id_{d.lower()}": {1: (lambda p, d=d: identity(p, d, [-1]))} for d in DATATYPES}
     models["id_fixed"] = {1: lambda p: identity(p, "FP32", [2, 3], batching=False)}
@@ -114,7 +113,7 @@ def test_parameters_priority_timeout_and_custom_are_accepted(client) -> None:
         [tensor("INPUT0", x, "FP32")],
         priority=1,
         timeout=5_000_000,
-        parameters={"custom_int": 3, "custom_str": "x", "custom_bool": True, "custom_f": 1.5},
+        parameters={"custom_int": 3, "custom_str": "x", "custom_bool": True},
     )
 
 

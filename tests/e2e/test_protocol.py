@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_process import naiad_server
 from helpers import status_of, tensor
 from modelgen import identity, mlp, write_repository
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from conftest import naiad_server
-
     root = tmp_path_factory.mktemp("repo")
     write_repository(
         root,
@@ -23,7 +22,7 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
             "fixed": {1: lambda p: identity(p, "INT64", [3], batching=False)},
         },
         configs={
-            "auto": 'version_policy: { all: {} }\ndynamic_batching { max_queue_delay_microseconds: 500 }\n',
+            "auto": "version_policy: { all: {} }\ndynamic_batching { max_queue_delay_microseconds: 500 }\n",
         },
     )
     with naiad_server(root) as process:
@@ -105,5 +104,7 @@ def test_statistics_count_what_was_served(client) -> None:
     assert 2 in sizes
     everything = client.get_inference_statistics(as_json=True)["model_stats"]
     assert {(s["name"], s["version"]) for s in everything} == {
-        ("auto", "1"), ("auto", "2"), ("fixed", "1")
+        ("auto", "1"),
+        ("auto", "2"),
+        ("fixed", "1"),
     }

@@ -22,8 +22,11 @@ def repo(tmp_path):  # type: ignore[no-untyped-def]
     return write_repository(
         tmp_path / "repo",
         {
-            "alpha": {1: lambda p: mlp(p, 8, 16, 4), 2: lambda p: mlp(p, 8, 16, 4, seed=2),
-                      3: lambda p: mlp(p, 8, 16, 4, seed=3)},
+            "alpha": {
+                1: lambda p: mlp(p, 8, 16, 4),
+                2: lambda p: mlp(p, 8, 16, 4, seed=2),
+                3: lambda p: mlp(p, 8, 16, 4, seed=3),
+            },
             "beta": {1: lambda p: mlp(p, 8, 16, 4)},
             "slow": {1: lambda p: heavy(p, depth=200)},
         },  # fmt: skip

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
+from server_process import naiad_server
 from helpers import tensor
 from modelgen import identity, write_repository
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from conftest import naiad_server
-
     root = tmp_path_factory.mktemp("repo")
     write_repository(root, {"echo": {1: lambda p: identity(p, "FP32", [-1])}})
     with naiad_server(root) as process:
