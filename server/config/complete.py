@@ -9,7 +9,10 @@ says the first dimension is not a batch dimension).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
+from naiad.config.signature import ModelSignature, TensorSignature
+from naiad.errors import ModelLoadError
 from naiad_protocol.model_config_pb2 import (
     DataType,
     ModelConfig,
@@ -18,15 +21,12 @@ from naiad_protocol.model_config_pb2 import (
     ModelOutput,
 )
 
-from naiad.config.signature import ModelSignature, TensorSignature
-from naiad.errors import ModelLoadError
-
 PLATFORM = "onnxruntime_onnx"
 BACKEND = "onnxruntime"
 DEFAULT_MAX_BATCH_SIZE = 4
 """max_batch_size given to a batchable model whose config does not set one (Triton's value)."""
 
-_Tensor = ModelInput | ModelOutput
+_Tensor: TypeAlias = ModelInput | ModelOutput
 
 
 def complete_identity(config: ModelConfig | None, *, name: str) -> ModelConfig:
@@ -72,10 +72,20 @@ def complete_config(
         out.max_batch_size = DEFAULT_MAX_BATCH_SIZE
     batching = out.max_batch_size > 0
     _complete_tensors(
-        list(out.input), out.input.add, signature.inputs, signature.any_input, name, batching=batching
+        list(out.input),
+        out.input.add,
+        signature.inputs,
+        signature.any_input,
+        name,
+        batching=batching,
     )
     _complete_tensors(
-        list(out.output), out.output.add, signature.outputs, signature.output, name, batching=batching
+        list(out.output),
+        out.output.add,
+        signature.outputs,
+        signature.output,
+        name,
+        batching=batching,
     )
     if auto_batching and out.WhichOneof("scheduling_choice") is None:
         out.dynamic_batching.SetInParent()

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from naiad_protocol.model_config_pb2 import (
-    DataType,
-    ModelConfig,
-    ModelDynamicBatching,
-    ModelInput,
-    ModelOutput,
-    ModelQueuePolicy,
-    ModelWarmup,
-)
-
-from naiad.config.problems import fail
+from naiad.config.problems import config_error
 from naiad.config.settings import (
     Accelerator,
     BatchingPolicy,
@@ -29,6 +19,15 @@ from naiad.config.settings import (
 )
 from naiad.datatypes import BY_CONFIG
 from naiad.datatypes import DataType as NaiadDataType
+from naiad_protocol.model_config_pb2 import (
+    DataType,
+    ModelConfig,
+    ModelDynamicBatching,
+    ModelInput,
+    ModelOutput,
+    ModelQueuePolicy,
+    ModelWarmup,
+)
 
 # Triton's onnxruntime backend reads these `parameters` keys; naiad keeps their names.
 INTRA_OP_THREADS = "intra_op_thread_count"
@@ -69,7 +68,7 @@ def to_settings(config: ModelConfig, version: int, model_path: str) -> ModelSett
 def _datatype(model: str, data_type: int) -> NaiadDataType:
     found = BY_CONFIG.get(DataType.Name(data_type))
     if found is None:
-        fail(model, f"data_type {DataType.Name(data_type)} is not supported")
+        raise config_error(model, f"data_type {DataType.Name(data_type)} is not supported")
     return found
 
 
@@ -120,10 +119,14 @@ def _execution(config: ModelConfig, parameters: dict[str, str]) -> ExecutionOpti
     model = config.name
     mode = parameters.get(EXECUTION_MODE, "0").strip().lower()
     if mode not in _EXECUTION_MODES:
-        fail(model, f"parameter {EXECUTION_MODE} must be 'sequential' (0) or 'parallel' (1)")
+        raise config_error(
+            model, f"parameter {EXECUTION_MODE} must be 'sequential' (0) or 'parallel' (1)"
+        )
     fallback = parameters.get(FALLBACK_TO_CPU, "true").strip().lower()
     if fallback not in _BOOLS:
-        fail(model, f"parameter {FALLBACK_TO_CPU} must be 'true' or 'false', not '{fallback}'")
+        raise config_error(
+            model, f"parameter {FALLBACK_TO_CPU} must be 'true' or 'false', not '{fallback}'"
+        )
     optimization = config.optimization
     accelerators = optimization.execution_accelerators
     return ExecutionOptions(
@@ -150,7 +153,7 @@ def _count(model: str, parameters: dict[str, str], key: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        fail(model, f"parameter {key} must be an integer >= 0, not '{text}'")
+        raise config_error(model, f"parameter {key} must be an integer >= 0, not '{text}'")
     return value
 
 
@@ -164,7 +167,12 @@ def _warmup(model: str, sample: ModelWarmup, model_dir: Path) -> WarmupSample:
             path = str(model_dir / "warmup" / data.input_data_file)
             inputs[name] = (wire, tuple(data.dims), "file", path)
         else:
-            inputs[name] = (wire, tuple(data.dims), "random" if source == "random_data" else "zero", "")
+            inputs[name] = (
+                wire,
+                tuple(data.dims),
+                "random" if source == "random_data" else "zero",
+                "",
+            )
     return WarmupSample(
         name=sample.name, batch_size=sample.batch_size, inputs=inputs, count=max(sample.count, 1)
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from google.protobuf import json_format, text_format
-from naiad_protocol.model_config_pb2 import ModelConfig
-
 from naiad.errors import ModelLoadError
+from naiad_protocol.model_config_pb2 import ModelConfig
 
 CONFIG_FILENAME = "config.pbtxt"
 
@@ -28,7 +27,9 @@ def parse_config_json(text: str, *, model: str) -> ModelConfig:
     try:
         json_format.Parse(text, config)
     except json_format.ParseError as exc:
-        raise ModelLoadError(f"model '{model}': cannot parse the 'config' parameter: {exc}") from None
+        raise ModelLoadError(
+            f"model '{model}': cannot parse the 'config' parameter: {exc}"
+        ) from None
     return config
 
 

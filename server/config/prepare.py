@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from naiad_protocol.model_config_pb2 import ModelConfig
-
 from naiad.config.complete import complete_config
 from naiad.config.convert import to_settings
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import read_signature
 from naiad.config.validate import validate_config
+from naiad_protocol.model_config_pb2 import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NoReturn
 
 from naiad.errors import ModelLoadError
 
 
-def fail(model: str, problem: str) -> NoReturn:
-    """Raises ModelLoadError("model '<model>': <problem>")."""
-    raise ModelLoadError(f"model '{model}': {problem}")
+def config_error(model: str, problem: str) -> ModelLoadError:
+    """ModelLoadError("model '<model>': <problem>"), for the caller to raise."""
+    return ModelLoadError(f"model '{model}': {problem}")
 
 
 def show(dims: Sequence[int]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from naiad.config.problems import config_error
 from naiad_protocol.model_config_pb2 import (
     DataType,
     ModelConfig,
@@ -9,8 +10,6 @@ from naiad_protocol.model_config_pb2 import (
     ModelInstanceGroup,
     ModelQueuePolicy,
 )
-
-from naiad.config.problems import fail
 
 # Durations travel to the native scheduler as signed 64-bit microseconds.
 _MAX_US = 2**63 - 1
@@ -25,31 +24,33 @@ def check_scheduling(config: ModelConfig) -> None:
     _check_warmup(config)
 
 
-def _check_dynamic_batching(model: str, max_batch_size: int, batching: ModelDynamicBatching) -> None:
+def _check_dynamic_batching(
+    model: str, max_batch_size: int, batching: ModelDynamicBatching
+) -> None:
     for size in batching.preferred_batch_size:
         if size < 1 or size > max_batch_size:
-            fail(
+            raise config_error(
                 model,
                 f"preferred_batch_size {size} must be between 1 and "
                 f"max_batch_size ({max_batch_size})",
             )
     if batching.max_queue_delay_microseconds > _MAX_US:
-        fail(model, "max_queue_delay_microseconds is too large")
+        raise config_error(model, "max_queue_delay_microseconds is too large")
     levels = batching.priority_levels
     if levels == 0:
         if batching.default_priority_level != 0:
-            fail(model, "default_priority_level is set but priority_levels is 0")
+            raise config_error(model, "default_priority_level is set but priority_levels is 0")
         if batching.priority_queue_policy:
-            fail(model, "priority_queue_policy is set but priority_levels is 0")
+            raise config_error(model, "priority_queue_policy is set but priority_levels is 0")
     elif not 1 <= batching.default_priority_level <= levels:
-        fail(
+        raise config_error(
             model,
             f"default_priority_level {batching.default_priority_level} must be between 1 "
             f"and priority_levels ({levels})",
         )
     for level, policy in batching.priority_queue_policy.items():
         if not 1 <= level <= levels:
-            fail(
+            raise config_error(
                 model,
                 f"priority_queue_policy for level {level} is outside 1..priority_levels ({levels})",
             )
@@ -60,22 +61,22 @@ def _check_dynamic_batching(model: str, max_batch_size: int, batching: ModelDyna
 
 def _check_queue_policy(model: str, where: str, policy: ModelQueuePolicy) -> None:
     if policy.timeout_action not in ModelQueuePolicy.TimeoutAction.values():
-        fail(model, f"{where}: unknown timeout_action {policy.timeout_action}")
+        raise config_error(model, f"{where}: unknown timeout_action {policy.timeout_action}")
     if policy.default_timeout_microseconds > _MAX_US:
-        fail(model, f"{where}: default_timeout_microseconds is too large")
+        raise config_error(model, f"{where}: default_timeout_microseconds is too large")
 
 
 def _check_instance_group(model: str, group: ModelInstanceGroup) -> None:
     where = f"instance_group '{group.name}'"
     if group.count < 1:
-        fail(model, f"{where}: count must be >= 1, not {group.count}")
+        raise config_error(model, f"{where}: count must be >= 1, not {group.count}")
     if group.kind not in ModelInstanceGroup.Kind.values():
-        fail(model, f"{where}: unknown kind {group.kind}")
+        raise config_error(model, f"{where}: unknown kind {group.kind}")
     if any(gpu < 0 for gpu in group.gpus):
-        fail(model, f"{where}: gpus must be device ids >= 0")
+        raise config_error(model, f"{where}: gpus must be device ids >= 0")
     if group.gpus and group.kind != ModelInstanceGroup.KIND_GPU:
         kind = ModelInstanceGroup.Kind.Name(group.kind)
-        fail(model, f"{where}: lists gpus but its kind is {kind}")
+        raise config_error(model, f"{where}: lists gpus but its kind is {kind}")
 
 
 def _check_warmup(config: ModelConfig) -> None:
@@ -84,27 +85,29 @@ def _check_warmup(config: ModelConfig) -> None:
     for sample in config.model_warmup:
         where = f"model_warmup '{sample.name}'"
         if not sample.name:
-            fail(model, "a model_warmup entry has no name")
+            raise config_error(model, "a model_warmup entry has no name")
         limit = max(config.max_batch_size, 1)
         if not 1 <= sample.batch_size <= limit:
-            fail(model, f"{where}: batch_size {sample.batch_size} must be between 1 and {limit}")
+            raise config_error(
+                model, f"{where}: batch_size {sample.batch_size} must be between 1 and {limit}"
+            )
         for name, data in sample.inputs.items():
             tensor = inputs.get(name)
             if tensor is None:
-                fail(model, f"{where}: '{name}' is not an input of the model")
+                raise config_error(model, f"{where}: '{name}' is not an input of the model")
             if data.data_type != tensor.data_type:
-                fail(
+                raise config_error(
                     model,
                     f"{where}: input '{name}' has data_type {DataType.Name(data.data_type)}, "
                     f"the model input is {DataType.Name(tensor.data_type)}",
                 )
             if data.WhichOneof("input_data_type") is None:
-                fail(
+                raise config_error(
                     model,
                     f"{where}: input '{name}' needs zero_data, random_data or input_data_file",
                 )
             if any(d < 1 for d in data.dims):
-                fail(model, f"{where}: input '{name}' dims must be positive")
+                raise config_error(model, f"{where}: input '{name}' dims must be positive")
         missing = [n for n, t in inputs.items() if not t.optional and n not in sample.inputs]
         if missing:
-            fail(model, f"{where}: gives no data for input(s) {', '.join(missing)}")
+            raise config_error(model, f"{where}: gives no data for input(s) {', '.join(missing)}")

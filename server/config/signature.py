@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
-
 from naiad.datatypes import BY_ONNX, DataType
 from naiad.errors import ModelLoadError
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from naiad.config.complete import BACKEND, PLATFORM
+from naiad.config.problems import config_error, show
+from naiad.config.scheduling import check_scheduling
+from naiad.config.signature import ModelSignature, TensorSignature
+from naiad.datatypes import BY_CONFIG
 from naiad_protocol.model_config_pb2 import (
     DataType,
     ModelConfig,
@@ -15,34 +20,32 @@ from naiad_protocol.model_config_pb2 import (
     ModelOutput,
 )
 
-from naiad.config.complete import BACKEND, PLATFORM
-from naiad.config.problems import fail, show
-from naiad.config.scheduling import check_scheduling
-from naiad.config.signature import ModelSignature, TensorSignature
-from naiad.datatypes import BY_CONFIG
-
 
 def validate_identity(config: ModelConfig) -> None:
     """Checks that need no model file: platform, backend, unsupported features, version policy."""
     model = config.name
     if config.platform and config.platform != PLATFORM:
-        fail(model, f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}')")
+        raise config_error(
+            model, f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}')"
+        )
     if config.backend and config.backend != BACKEND:
-        fail(model, f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')")
+        raise config_error(
+            model, f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')"
+        )
     scheduling = config.WhichOneof("scheduling_choice")
     if scheduling in ("sequence_batching", "ensemble_scheduling"):
-        fail(model, f"{scheduling} is not supported")
+        raise config_error(model, f"{scheduling} is not supported")
     if config.model_transaction_policy.decoupled:
-        fail(model, "decoupled models are not supported by the ONNX Runtime backend")
+        raise config_error(model, "decoupled models are not supported by the ONNX Runtime backend")
     policy = config.version_policy
     choice = policy.WhichOneof("policy_choice")
     if choice == "latest" and policy.latest.num_versions < 1:
-        fail(model, "version_policy latest needs num_versions >= 1")
+        raise config_error(model, "version_policy latest needs num_versions >= 1")
     if choice == "specific":
         if not policy.specific.versions:
-            fail(model, "version_policy specific lists no versions")
+            raise config_error(model, "version_policy specific lists no versions")
         if any(v < 0 for v in policy.specific.versions):
-            fail(model, "version_policy specific lists a negative version")
+            raise config_error(model, "version_policy specific lists a negative version")
 
 
 def validate_config(config: ModelConfig, signature: ModelSignature) -> None:
@@ -50,7 +53,7 @@ def validate_config(config: ModelConfig, signature: ModelSignature) -> None:
     validate_identity(config)
     model = config.name
     if config.max_batch_size < 0:
-        fail(model, f"max_batch_size must be >= 0, not {config.max_batch_size}")
+        raise config_error(model, f"max_batch_size must be >= 0, not {config.max_batch_size}")
     _check_names(model, "input", [t.name for t in config.input])
     _check_names(model, "output", [t.name for t in config.output])
     for tensor in config.input:
@@ -59,12 +62,16 @@ def validate_config(config: ModelConfig, signature: ModelSignature) -> None:
         sig = signature.output(tensor.name)
         if sig is None:
             known = ", ".join(t.name for t in signature.outputs)
-            fail(model, f"output '{tensor.name}' is not an output of the ONNX model ({known})")
+            raise config_error(
+                model, f"output '{tensor.name}' is not an output of the ONNX model ({known})"
+            )
         _check_tensor(config, "output", tensor, sig)
     listed = {t.name for t in config.input}
     for sig in signature.inputs:
         if sig.name not in listed:
-            fail(model, f"ONNX model input '{sig.name}' is missing from the model config")
+            raise config_error(
+                model, f"ONNX model input '{sig.name}' is missing from the model config"
+            )
     check_scheduling(config)
 
 
@@ -72,20 +79,26 @@ def _check_input(config: ModelConfig, tensor: ModelInput, signature: ModelSignat
     model = config.name
     sig = signature.input(tensor.name)
     if sig is not None and tensor.optional:
-        fail(model, f"input '{tensor.name}' is marked optional but the ONNX model requires it")
+        raise config_error(
+            model, f"input '{tensor.name}' is marked optional but the ONNX model requires it"
+        )
     if sig is None:
         sig = signature.optional_input(tensor.name)
         if sig is None:
             known = ", ".join(t.name for t in signature.inputs)
-            fail(model, f"input '{tensor.name}' is not an input of the ONNX model ({known})")
+            raise config_error(
+                model, f"input '{tensor.name}' is not an input of the ONNX model ({known})"
+            )
         if not tensor.optional:
-            fail(
+            raise config_error(
                 model,
                 f"input '{tensor.name}' has a default value in the ONNX model (an initializer); "
                 "mark it optional: true",
             )
     if tensor.is_shape_tensor:
-        fail(model, f"input '{tensor.name}': shape tensors are not supported for ONNX models")
+        raise config_error(
+            model, f"input '{tensor.name}': shape tensors are not supported for ONNX models"
+        )
     _check_tensor(config, "input", tensor, sig)
 
 
@@ -93,9 +106,9 @@ def _check_names(model: str, kind: str, names: Sequence[str]) -> None:
     seen: set[str] = set()
     for name in names:
         if not name:
-            fail(model, f"an {kind} has no name")
+            raise config_error(model, f"an {kind} has no name")
         if name in seen:
-            fail(model, f"{kind} '{name}' is listed twice")
+            raise config_error(model, f"{kind} '{name}' is listed twice")
         seen.add(name)
 
 
@@ -104,21 +117,23 @@ def _check_tensor(
 ) -> None:
     model, where = config.name, f"{kind} '{tensor.name}'"
     if sig.datatype is None:
-        fail(model, f"{where}: the ONNX model declares {sig.type_name}, which naiad cannot serve")
+        raise config_error(
+            model, f"{where}: the ONNX model declares {sig.type_name}, which naiad cannot serve"
+        )
     type_name = DataType.Name(tensor.data_type)
     declared = BY_CONFIG.get(type_name)
     if declared is None:
-        fail(model, f"{where}: data_type {type_name} is not supported")
+        raise config_error(model, f"{where}: data_type {type_name} is not supported")
     if declared != sig.datatype:
-        fail(
+        raise config_error(
             model,
             f"{where} has data_type {type_name} in the model config "
             f"but the ONNX model declares {sig.datatype.wire}",
         )
     if not tensor.dims:
-        fail(model, f"{where} has no dims")
+        raise config_error(model, f"{where} has no dims")
     if any(d == 0 or d < -1 for d in tensor.dims):
-        fail(model, f"{where}: dims {show(tensor.dims)} must be positive or -1")
+        raise config_error(model, f"{where}: dims {show(tensor.dims)} must be positive or -1")
     model_side = list(tensor.dims)
     if tensor.HasField("reshape"):
         model_side = list(tensor.reshape.shape)
@@ -128,19 +143,25 @@ def _check_tensor(
 
 def _check_reshape(model: str, where: str, dims: Sequence[int], shape: Sequence[int]) -> None:
     if any(d == 0 or d < -1 for d in shape):
-        fail(model, f"{where}: reshape {show(shape)} must hold positive dims or -1")
+        raise config_error(model, f"{where}: reshape {show(shape)} must hold positive dims or -1")
     if list(dims).count(-1) != list(shape).count(-1):
-        fail(model, f"{where}: dims {show(dims)} and reshape {show(shape)} differ in -1 dims")
-    if _product(dims) != _product(shape):
-        fail(
+        raise config_error(
+            model, f"{where}: dims {show(dims)} and reshape {show(shape)} differ in -1 dims"
+        )
+    if -1 not in dims and _product(dims) != _product(shape):
+        raise config_error(
             model,
-            f"{where}: reshape {show(shape)} does not hold as many elements as "
-            f"dims {show(dims)}",
+            f"{where}: reshape {show(shape)} does not hold as many elements as dims {show(dims)}",
         )
 
 
 def _check_shape(
-    config: ModelConfig, where: str, model_side: list[int], sig: TensorSignature, *, has_reshape: bool
+    config: ModelConfig,
+    where: str,
+    model_side: list[int],
+    sig: TensorSignature,
+    *,
+    has_reshape: bool,
 ) -> None:
     if sig.shape is None:  # the model does not say; ONNX Runtime checks at run time
         return
@@ -148,7 +169,7 @@ def _check_shape(
     said = f"reshape {show(model_side)}" if has_reshape else f"dims {show(model_side)}"
     if config.max_batch_size > 0:
         if not onnx_shape or onnx_shape[0] != -1:
-            fail(
+            raise config_error(
                 model,
                 f"{where}: max_batch_size is {config.max_batch_size} but the ONNX shape "
                 f"{show(onnx_shape)} has no variable first (batch) dimension; "
@@ -160,7 +181,7 @@ def _check_shape(
         c == -1 or o == -1 or c == o for c, o in zip(model_side, onnx_shape, strict=True)
     )
     if not compatible:
-        fail(
+        raise config_error(
             model,
             f"{where} has {said} in the model config but the ONNX model declares shape "
             f"{show(sig.shape)}",
@@ -173,4 +194,3 @@ def _product(dims: Sequence[int]) -> int:
         if d != -1:
             out *= d
     return out
-

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from naiad_protocol.model_config_pb2 import ModelConfig
-
 from naiad.config.settings import ModelSettings
+from naiad_protocol.model_config_pb2 import ModelConfig
 
 
 class ServedModel(Protocol):

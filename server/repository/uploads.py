@@ -24,9 +24,8 @@ def write_uploaded_files(name: str, files: Mapping[str, bytes]) -> Path:
             relative = key.removeprefix(FILE_PREFIX)
             parts = PurePosixPath(relative).parts
             if not parts or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in key:
-                raise ModelLoadError(
-                    f"model '{name}': file parameter '{key}' must be '{FILE_PREFIX}<version>/<name>'"
-                )
+                expected = f"{FILE_PREFIX}<version>/<name>"
+                raise ModelLoadError(f"model '{name}': file parameter '{key}' must be '{expected}'")
             target = root.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from naiad_protocol.model_config_pb2 import ModelConfig
-
 from naiad.repository.layout import Fingerprint
 from naiad.repository.types import ModelState, ServedModel
+from naiad_protocol.model_config_pb2 import ModelConfig
 
 
 @dataclass(frozen=True)
