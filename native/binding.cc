@@ -1,3 +1,204 @@
-// Placeholder until the scheduler lands; replaced by the real binding.
+// naiad._native: the Python face of the native scheduler. Only adapts: keyword constructors for
+// the option structs, flat attribute names for statistics, the GIL released around the two calls
+// that block (next_batch, wait_expired). C++ exceptions become Python ones here (pybind11's
+// standard map: std::invalid_argument -> ValueError). Enums are real Python enum.Enum classes.
+
+#include <pybind11/native_enum.h>
 #include <pybind11/pybind11.h>
-PYBIND11_MODULE(_native, m) { m.doc() = "naiad native core"; }
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "naiad/clock.h"
+#include "naiad/scheduler.h"
+
+namespace py = pybind11;
+using namespace py::literals;
+
+namespace naiad {
+namespace {
+
+void bind_clocks(py::module_& m) {
+  py::class_<Clock, std::shared_ptr<Clock>>(m, "Clock")
+      .def("now_ns", &Clock::now_ns);
+  py::class_<SteadyClock, Clock, std::shared_ptr<SteadyClock>>(m, "SteadyClock")
+      .def(py::init<>());
+  py::class_<ManualClock, Clock, std::shared_ptr<ManualClock>>(m, "ManualClock")
+      .def(py::init<int64_t>(), "start_ns"_a = 0)
+      .def("advance_ns", &ManualClock::advance_ns, "delta_ns"_a)
+      .def("advance_us", &ManualClock::advance_us, "delta_us"_a)
+      .def("set_ns", &ManualClock::set_ns, "now_ns"_a);
+}
+
+void bind_options(py::module_& m) {
+  py::native_enum<TimeoutAction>(m, "TimeoutAction", "enum.Enum")
+      .value("REJECT", TimeoutAction::kReject)
+      .value("DELAY", TimeoutAction::kDelay)
+      .finalize();
+
+  py::class_<QueuePolicy>(m, "QueuePolicy")
+      .def(py::init([](TimeoutAction timeout_action, int64_t default_timeout_us,
+                       bool allow_timeout_override, uint32_t max_queue_size) {
+             return QueuePolicy{timeout_action, default_timeout_us, allow_timeout_override,
+                                max_queue_size};
+           }),
+           py::kw_only(), "timeout_action"_a = TimeoutAction::kReject,
+           "default_timeout_us"_a = 0, "allow_timeout_override"_a = true,
+           "max_queue_size"_a = 0)
+      .def_readwrite("timeout_action", &QueuePolicy::timeout_action)
+      .def_readwrite("default_timeout_us", &QueuePolicy::default_timeout_us)
+      .def_readwrite("allow_timeout_override", &QueuePolicy::allow_timeout_override)
+      .def_readwrite("max_queue_size", &QueuePolicy::max_queue_size);
+
+  py::class_<SchedulerOptions>(m, "SchedulerOptions")
+      .def(py::init([](uint32_t max_batch_size, bool batching_enabled, int64_t max_queue_delay_us,
+                       std::vector<uint32_t> preferred_batch_sizes, bool preserve_ordering,
+                       uint32_t priority_levels, uint32_t default_priority_level,
+                       std::vector<QueuePolicy> queue_policies) {
+             SchedulerOptions options;
+             options.max_batch_size = max_batch_size;
+             options.batching_enabled = batching_enabled;
+             options.max_queue_delay_us = max_queue_delay_us;
+             options.preferred_batch_sizes = std::move(preferred_batch_sizes);
+             options.preserve_ordering = preserve_ordering;
+             options.priority_levels = priority_levels;
+             options.default_priority_level = default_priority_level;
+             options.queue_policies = std::move(queue_policies);
+             return options;
+           }),
+           py::kw_only(), "max_batch_size"_a = 1, "batching_enabled"_a = true,
+           "max_queue_delay_us"_a = 0, "preferred_batch_sizes"_a = std::vector<uint32_t>{},
+           "preserve_ordering"_a = false, "priority_levels"_a = 1,
+           "default_priority_level"_a = 1, "queue_policies"_a = std::vector<QueuePolicy>{})
+      .def_readwrite("max_batch_size", &SchedulerOptions::max_batch_size)
+      .def_readwrite("batching_enabled", &SchedulerOptions::batching_enabled)
+      .def_readwrite("max_queue_delay_us", &SchedulerOptions::max_queue_delay_us)
+      .def_readwrite("preferred_batch_sizes", &SchedulerOptions::preferred_batch_sizes)
+      .def_readwrite("preserve_ordering", &SchedulerOptions::preserve_ordering)
+      .def_readwrite("priority_levels", &SchedulerOptions::priority_levels)
+      .def_readwrite("default_priority_level", &SchedulerOptions::default_priority_level)
+      .def_readwrite("queue_policies", &SchedulerOptions::queue_policies);
+}
+
+void bind_stats(py::module_& m) {
+  py::native_enum<FailureReason>(m, "FailureReason", "enum.Enum")
+      .value("REJECTED", FailureReason::kRejected)
+      .value("CANCELED", FailureReason::kCanceled)
+      .value("BACKEND", FailureReason::kBackend)
+      .value("OTHER", FailureReason::kOther)
+      .finalize();
+
+  py::class_<Histogram>(m, "Histogram")
+      .def_readonly("bounds", &Histogram::bounds)
+      .def_readonly("counts", &Histogram::counts)
+      .def_readonly("sum", &Histogram::sum)
+      .def_readonly("count", &Histogram::count);
+
+  py::class_<BatchStats>(m, "BatchStats")
+      .def_readonly("batch_size", &BatchStats::batch_size)
+      .def_readonly("count", &BatchStats::count)
+      .def_readonly("compute_input_ns", &BatchStats::compute_input_ns)
+      .def_readonly("compute_infer_ns", &BatchStats::compute_infer_ns)
+      .def_readonly("compute_output_ns", &BatchStats::compute_output_ns);
+
+  py::class_<SchedulerStats> stats(m, "Stats");
+  const auto duration = [&stats](const char* name, StatDuration SchedulerStats::*field) {
+    const std::string prefix(name);
+    stats.def_property_readonly((prefix + "_count").c_str(), [field](const SchedulerStats& s) {
+      return (s.*field).count;
+    });
+    stats.def_property_readonly((prefix + "_ns").c_str(), [field](const SchedulerStats& s) {
+      return (s.*field).ns;
+    });
+  };
+  duration("success", &SchedulerStats::success);
+  duration("fail", &SchedulerStats::fail);
+  duration("queue", &SchedulerStats::queue);
+  duration("compute_input", &SchedulerStats::compute_input);
+  duration("compute_infer", &SchedulerStats::compute_infer);
+  duration("compute_output", &SchedulerStats::compute_output);
+  stats.def_readonly("inference_count", &SchedulerStats::inference_count)
+      .def_readonly("execution_count", &SchedulerStats::execution_count)
+      .def_readonly("last_inference_ms", &SchedulerStats::last_inference_ms)
+      .def_readonly("rejected_count", &SchedulerStats::rejected_count)
+      .def_readonly("canceled_count", &SchedulerStats::canceled_count)
+      .def_readonly("backend_failure_count", &SchedulerStats::backend_failure_count)
+      .def_readonly("other_failure_count", &SchedulerStats::other_failure_count)
+      .def_readonly("pending_by_level", &SchedulerStats::pending_by_level)
+      .def_readonly("num_pending", &SchedulerStats::num_pending)
+      .def_readonly("num_in_flight", &SchedulerStats::num_in_flight)
+      .def_readonly("batch_stats", &SchedulerStats::batch_stats)
+      .def_readonly("request_duration_us", &SchedulerStats::request_duration_us)
+      .def_readonly("queue_duration_us", &SchedulerStats::queue_duration_us)
+      .def_readonly("compute_infer_duration_us", &SchedulerStats::compute_infer_duration_us)
+      .def_readonly("batch_size", &SchedulerStats::batch_size);
+}
+
+void bind_scheduler(py::module_& m) {
+  py::native_enum<EnqueueResult>(m, "EnqueueResult", "enum.Enum")
+      .value("OK", EnqueueResult::kOk)
+      .value("QUEUE_FULL", EnqueueResult::kQueueFull)
+      .value("CLOSED", EnqueueResult::kClosed)
+      .finalize();
+
+  py::class_<Batch>(m, "Batch")
+      .def_readonly("batch_id", &Batch::batch_id)
+      .def_readonly("task_ids", &Batch::task_ids)
+      .def_readonly("rows", &Batch::rows)
+      .def_readonly("shape_key", &Batch::shape_key)
+      .def("__repr__", [](const Batch& b) {
+        return "<Batch " + std::to_string(b.batch_id) + ": " + std::to_string(b.task_ids.size()) +
+               " tasks, " + std::to_string(b.rows) + " rows>";
+      });
+
+  using Blocking = py::call_guard<py::gil_scoped_release>;
+  py::class_<Scheduler>(m, "Scheduler")
+      .def(py::init([](const SchedulerOptions& options, std::shared_ptr<Clock> clock) {
+             if (clock == nullptr) clock = std::make_shared<SteadyClock>();
+             return std::make_unique<Scheduler>(options, std::move(clock));
+           }),
+           "options"_a, "clock"_a = py::none())
+      .def(
+          "enqueue",
+          [](Scheduler& s, uint64_t task_id, uint32_t rows, uint64_t shape_key, uint32_t priority,
+             int64_t timeout_us) {
+            return s.enqueue(TaskSpec{task_id, rows, shape_key, priority, timeout_us});
+          },
+          "task_id"_a, "rows"_a, "shape_key"_a, "priority"_a = 0, "timeout_us"_a = 0)
+      .def("cancel", &Scheduler::cancel, "task_id"_a)
+      .def("next_batch", &Scheduler::next_batch, Blocking())
+      .def("try_next_batch", &Scheduler::try_next_batch)
+      .def("next_wakeup_ns", &Scheduler::next_wakeup_ns)
+      .def("wait_expired", &Scheduler::wait_expired, Blocking())
+      .def("take_expired", &Scheduler::take_expired)
+      .def(
+          "finish_batch",
+          [](Scheduler& s, uint64_t batch_id, bool success, int64_t compute_input_ns,
+             int64_t compute_infer_ns, int64_t compute_output_ns) {
+            s.finish_batch(batch_id,
+                           BatchOutcome{success, compute_input_ns, compute_infer_ns,
+                                        compute_output_ns});
+          },
+          "batch_id"_a, "success"_a, "compute_input_ns"_a = 0, "compute_infer_ns"_a = 0,
+          "compute_output_ns"_a = 0)
+      .def("record_failure", &Scheduler::record_failure, "reason"_a, "count"_a = 1)
+      .def("close", &Scheduler::close)
+      .def("abort", &Scheduler::abort)
+      .def("poke", &Scheduler::poke)
+      .def("stats", &Scheduler::stats)
+      .def_property_readonly("closed", &Scheduler::closed)
+      .def_property_readonly("num_pending", &Scheduler::num_pending);
+}
+
+}  // namespace
+}  // namespace naiad
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "naiad's native dynamic-batching scheduler (mechanism only; see naiad/scheduler.h).";
+  naiad::bind_clocks(m);
+  naiad::bind_options(m);
+  naiad::bind_stats(m);
+  naiad::bind_scheduler(m);
+}

@@ -1,0 +1,237 @@
+"""Type stub for naiad._native, the native dynamic-batching scheduler (native/binding.cc).
+
+One Scheduler per model version. Times are int nanoseconds on the scheduler's clock unless a name
+says otherwise. Task ids, batch ids and shape keys are ints in 0..2**64-1. C++ argument errors
+raise ValueError; a value out of its C++ type's range raises TypeError.
+"""
+
+import enum
+
+class Clock:
+    def now_ns(self) -> int: ...
+
+class SteadyClock(Clock):
+    def __init__(self) -> None: ...
+
+class ManualClock(Clock):
+    """Moves only when told to; thread-safe. Call Scheduler.poke() after moving it to wake
+    threads blocked in next_batch()/wait_expired()."""
+
+    def __init__(self, start_ns: int = 0) -> None: ...
+    def advance_ns(self, delta_ns: int) -> None: ...
+    def advance_us(self, delta_us: int) -> None: ...
+    def set_ns(self, now_ns: int) -> None: ...
+
+class EnqueueResult(enum.Enum):
+    OK = 0
+    QUEUE_FULL = 1
+    """The level's max_queue_size was reached (answer UNAVAILABLE); counted as rejected."""
+    CLOSED = 2
+
+class TimeoutAction(enum.Enum):
+    REJECT = 0
+    DELAY = 1
+
+class FailureReason(enum.Enum):
+    REJECTED = 0
+    CANCELED = 1
+    BACKEND = 2
+    OTHER = 3
+
+class QueuePolicy:
+    timeout_action: TimeoutAction
+    default_timeout_us: int
+    allow_timeout_override: bool
+    max_queue_size: int
+    def __init__(
+        self,
+        *,
+        timeout_action: TimeoutAction = ...,
+        default_timeout_us: int = 0,
+        allow_timeout_override: bool = True,
+        max_queue_size: int = 0,
+    ) -> None: ...
+
+class SchedulerOptions:
+    """Validated when a Scheduler is built (ValueError). Attribute reads of the list fields return
+    copies: assign a whole new list to change one."""
+
+    max_batch_size: int
+    batching_enabled: bool
+    max_queue_delay_us: int
+    preferred_batch_sizes: list[int]
+    preserve_ordering: bool
+    priority_levels: int
+    default_priority_level: int
+    queue_policies: list[QueuePolicy]
+    """One per level (index = level - 1), or empty: every level gets QueuePolicy()."""
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 1,
+        batching_enabled: bool = True,
+        max_queue_delay_us: int = 0,
+        preferred_batch_sizes: list[int] = ...,
+        preserve_ordering: bool = False,
+        priority_levels: int = 1,
+        default_priority_level: int = 1,
+        queue_policies: list[QueuePolicy] = ...,
+    ) -> None: ...
+
+class Batch:
+    @property
+    def batch_id(self) -> int: ...
+    @property
+    def task_ids(self) -> list[int]:
+        """In batch order."""
+    @property
+    def rows(self) -> int: ...
+    @property
+    def shape_key(self) -> int: ...
+
+class Histogram:
+    """Fixed buckets. counts has len(bounds) + 1 entries and is NOT cumulative: counts[i] holds
+    values v with bounds[i-1] < v <= bounds[i], counts[-1] those above bounds[-1]."""
+
+    @property
+    def bounds(self) -> list[float]: ...
+    @property
+    def counts(self) -> list[int]: ...
+    @property
+    def sum(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+
+class BatchStats:
+    """Successful batches of one size (rows); durations summed over batches."""
+
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def compute_input_ns(self) -> int: ...
+    @property
+    def compute_infer_ns(self) -> int: ...
+    @property
+    def compute_output_ns(self) -> int: ...
+
+class Stats:
+    """A snapshot. Durations are per request: each request of a batch is attributed its batch's
+    compute durations, so the three compute_*_count are always equal."""
+
+    @property
+    def success_count(self) -> int: ...
+    @property
+    def success_ns(self) -> int:
+        """Summed enqueue -> finish_batch time of successful requests."""
+    @property
+    def fail_count(self) -> int:
+        """rejected + canceled + backend + other failures."""
+    @property
+    def fail_ns(self) -> int: ...
+    @property
+    def queue_count(self) -> int:
+        """Requests that entered a batch."""
+    @property
+    def queue_ns(self) -> int: ...
+    @property
+    def compute_input_count(self) -> int: ...
+    @property
+    def compute_input_ns(self) -> int: ...
+    @property
+    def compute_infer_count(self) -> int: ...
+    @property
+    def compute_infer_ns(self) -> int: ...
+    @property
+    def compute_output_count(self) -> int: ...
+    @property
+    def compute_output_ns(self) -> int: ...
+    @property
+    def inference_count(self) -> int:
+        """Rows of successful requests."""
+    @property
+    def execution_count(self) -> int:
+        """Successful batches."""
+    @property
+    def last_inference_ms(self) -> int:
+        """Wall-clock ms since the epoch at the last finish_batch; 0 if none."""
+    @property
+    def rejected_count(self) -> int:
+        """Queue full, queue timeout (REJECT), dropped by abort(), record_failure(REJECTED)."""
+    @property
+    def canceled_count(self) -> int: ...
+    @property
+    def backend_failure_count(self) -> int: ...
+    @property
+    def other_failure_count(self) -> int: ...
+    @property
+    def pending_by_level(self) -> list[int]:
+        """Queued tasks per priority level; index = level - 1."""
+    @property
+    def num_pending(self) -> int: ...
+    @property
+    def num_in_flight(self) -> int:
+        """Tasks in batches handed out and not yet finished."""
+    @property
+    def batch_stats(self) -> list[BatchStats]:
+        """Sorted by batch_size."""
+    @property
+    def request_duration_us(self) -> Histogram:
+        """Successful requests, enqueue -> finish_batch."""
+    @property
+    def queue_duration_us(self) -> Histogram: ...
+    @property
+    def compute_infer_duration_us(self) -> Histogram:
+        """One observation per successful request."""
+    @property
+    def batch_size(self) -> Histogram:
+        """Rows of successful batches."""
+
+class Scheduler:
+    """Thread-safe. Contracts in full: native/include/naiad/scheduler.h."""
+
+    def __init__(self, options: SchedulerOptions, clock: Clock | None = None) -> None:
+        """clock None: a SteadyClock. Raises ValueError for invalid options."""
+    def enqueue(
+        self, task_id: int, rows: int, shape_key: int, priority: int = 0, timeout_us: int = 0
+    ) -> EnqueueResult:
+        """Never blocks. priority 0: the default level. timeout_us 0: the level's default.
+        Raises ValueError for rows outside 1..max_batch_size, priority above priority_levels,
+        timeout_us < 0, or a task_id still queued."""
+    def cancel(self, task_id: int) -> bool:
+        """True if the task was still queued (now removed, counted CANCELED)."""
+    def next_batch(self) -> Batch | None:
+        """Blocks with the GIL released until a batch closes for this caller; None once closed
+        and drained."""
+    def try_next_batch(self) -> Batch | None:
+        """next_batch's decision now, without blocking."""
+    def next_wakeup_ns(self) -> int:
+        """When try_next_batch's answer could next change without a new task; -1: never."""
+    def wait_expired(self) -> list[int]:
+        """Blocks with the GIL released until tasks are rejected by their queue timeout; returns
+        their ids. [] only once closed."""
+    def take_expired(self) -> list[int]:
+        """Ids of tasks rejected by their queue timeout not yet returned; never blocks."""
+    def finish_batch(
+        self,
+        batch_id: int,
+        success: bool,
+        compute_input_ns: int = 0,
+        compute_infer_ns: int = 0,
+        compute_output_ns: int = 0,
+    ) -> None:
+        """Raises ValueError for an unknown or already finished batch, or a negative duration."""
+    def record_failure(self, reason: FailureReason, count: int = 1) -> None:
+        """Counts requests that failed before reaching the queue."""
+    def close(self) -> None:
+        """Stops accepting; queued tasks still batch, without waiting for the delay."""
+    def abort(self) -> list[int]:
+        """close() and remove every queued task (counted REJECTED); returns their ids."""
+    def poke(self) -> None:
+        """Wakes blocked threads so they re-read the clock (tests with a ManualClock)."""
+    def stats(self) -> Stats: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def num_pending(self) -> int: ...
