@@ -5,7 +5,9 @@ dynamic mode quantizes MatMul/Gemm weights and needs no data. static mode writes
 calibrated on --calibration (.npy for a single-input model, .npz with one array per input
 name; arrays are either a stack of complete inputs or rows of a batch) or, without it, on
 random data generated from the model's input signature (variable dimensions set to 1) — a
-stand-in that gives usable but not the best scales.
+stand-in that gives usable but not the best scales. Calibration is MinMax: activations of
+inputs beyond the calibrated ranges clip, so calibrate on data like what will be served.
+Only ops carrying weights are quantized by default (--op-types widens that).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 DEFAULT_NUM_CALIBRATION = 32
 DESCRIPTION = "Writes an INT8 copy of an FP32 ONNX model; reports size and output difference."
@@ -43,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
     parser.add_argument("--weight-type", choices=("int8", "uint8"), default="int8")
+    parser.add_argument(
+        "--op-types",
+        help="comma-separated ONNX op types to quantize (default: MatMul,Gemm for dynamic, "
+        "Conv,MatMul,Gemm for static; the rest stays FP32)",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -56,12 +63,14 @@ def main(argv: list[str]) -> int:
     return run(args)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Quantizes as `args` say and prints the report; 0 on success, 1 with a message on error."""
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Quantizes as `args` say and prints the report (to stdout unless `out` is given); 0 on
+    success, 1 with a one-line message (to stderr unless `err` is given) on error."""
     try:
-        _quantize(args, out)
+        _quantize(args, out or sys.stdout)
     except Exception as exc:  # a command-line tool: every failure becomes one readable line
-        print(f"naiad quantize: error: {exc}", file=err)
+        message = " ".join(str(exc).split())
+        print(f"naiad quantize: error: {message}", file=err or sys.stderr)
         return 1
     return 0
 
@@ -80,9 +89,16 @@ def _quantize(args: argparse.Namespace, out: TextIO) -> None:
     if args.num_calibration < 1:
         raise ValueError("--num-calibration must be at least 1")
     signature = calibration.input_signature(source)
+    sample = None if args.sample is None else calibration.load_arrays(args.sample, signature)
     notes: list[str] = []
+    default_ops = quantization.DYNAMIC_OP_TYPES
+    if args.mode == "static":
+        default_ops = quantization.STATIC_OP_TYPES
+    ops = _op_types(args.op_types, default_ops)
     if args.mode == "dynamic":
-        quantization.quantize_dynamic(source, target, args.weight_type, args.per_channel, notes)
+        quantization.quantize_dynamic(
+            source, target, args.weight_type, args.per_channel, notes, ops
+        )
         how = "dynamic"
     else:
         arrays = None
@@ -90,21 +106,34 @@ def _quantize(args: argparse.Namespace, out: TextIO) -> None:
             arrays = calibration.load_arrays(args.calibration, signature)
         feeds = calibration.calibration_feeds(signature, arrays, args.num_calibration)
         quantization.quantize_static(
-            source, target, feeds, args.weight_type, args.per_channel, notes
+            source, target, feeds, args.weight_type, args.per_channel, notes, ops
         )
         data = args.calibration or "random data from the input signature"
         how = f"static QDQ, {len(feeds)} calibration batch(es) from {data}"
     scales = "per-channel" if args.per_channel else "per-tensor"
-    print(f"quantized {source} -> {target} ({how}; {args.weight_type} {scales} weights)", file=out)
+    print(
+        f"quantized {source} -> {target} ({how}; {args.weight_type} {scales} weights; "
+        f"ops {','.join(ops)})",
+        file=out,
+    )
     for note in notes:
         print(f"note: {note}", file=out)
     before, after = quantization.model_bytes(source), quantization.model_bytes(target)
     print(f"size: {before} -> {after} bytes ({after / before:.3f}x)", file=out)
-    if args.sample is not None:
-        _compare(source, target, calibration.load_arrays(args.sample, signature), out)
+    if sample is not None:
+        _compare(source, target, sample, out)
 
 
-def _compare(source: Path, target: Path, inputs: dict, out: TextIO) -> None:
+def _op_types(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if text is None:
+        return default
+    ops = tuple(op.strip() for op in text.split(",") if op.strip())
+    if not ops:
+        raise ValueError("--op-types names no op type")
+    return ops
+
+
+def _compare(source: Path, target: Path, inputs: dict[str, Any], out: TextIO) -> None:
     import numpy as np
 
     from naiad.runtime.onnx import run_on_cpu

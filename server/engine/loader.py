@@ -7,12 +7,22 @@ import logging
 from naiad.config.settings import ModelSettings
 from naiad.engine.served_model import ServedModel
 from naiad.runtime.instances import effective_instance_groups, plan_instances
-from naiad.runtime.onnx import load_instances
+from naiad.runtime.onnx import gpu_status, load_instances
 from naiad.runtime.threads import cpu_budget
 from naiad.runtime.warmup import run_warmup
 from naiad_protocol import model_config_pb2
 
 log = logging.getLogger("naiad.engine")
+
+
+def gpu_available() -> bool:
+    """Probes the GPU once at start-up and says in one line what models will run on."""
+    status = gpu_status()
+    if status.count:
+        log.info("%d GPU(s) usable through CUDA", status.count)
+    else:
+        log.info("no usable GPU (%s): models run on CPU", status.reason)
+    return status.count > 0
 
 
 def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelConfig) -> ServedModel:
@@ -29,14 +39,9 @@ def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelCon
     effective = model_config_pb2.ModelConfig()
     effective.CopyFrom(config)
     del effective.instance_group[:]
-    for group in effective_instance_groups(plans):
+    # Plans as the sessions actually run: a fallback found while loading shows up here too.
+    for group in effective_instance_groups([instance.plan for instance in instances]):
         effective.instance_group.add(
             name=group.name, count=group.count, kind=group.kind.value, gpus=list(group.gpus)
         )
-    log.info(
-        "loaded model '%s' version %d: %s",
-        settings.name,
-        settings.version,
-        "; ".join(instance.description for instance in instances),
-    )
     return ServedModel(settings, effective, instances)

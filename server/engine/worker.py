@@ -54,8 +54,14 @@ def serve_batches(
             outcomes: list[Outcome] = _scatter(tasks, dict(zip(output_names, arrays)), settings)
             ok = True
         except Exception as exc:  # noqa: BLE001 - a failing model must not kill its worker
-            log.warning("model '%s' version %d failed a batch: %s", settings.name, settings.version, exc)
-            error = exc if isinstance(exc, NaiadError) else NaiadError(f"model '{settings.name}' failed: {exc}")
+            log.warning(
+                "model '%s' version %d failed a batch: %s", settings.name, settings.version, exc
+            )
+            error = (
+                exc
+                if isinstance(exc, NaiadError)
+                else NaiadError(f"model '{settings.name}' failed: {exc}")
+            )
             outcomes = [error] * len(tasks)
             ok = False
         t3 = clock()

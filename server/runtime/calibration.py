@@ -35,7 +35,9 @@ def input_signature(model_path: str | Path) -> list[InputSignature]:
         if tensor.elem_type not in datatypes.BY_ONNX:
             raise ValueError(f"input '{value.name}' has an element type naiad cannot feed")
         shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim)
-        signature.append(InputSignature(value.name, datatypes.BY_ONNX[tensor.elem_type].numpy, shape))
+        signature.append(
+            InputSignature(value.name, datatypes.BY_ONNX[tensor.elem_type].numpy, shape)
+        )
     return signature
 
 

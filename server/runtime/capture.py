@@ -35,7 +35,7 @@ def native_stderr(keep: str) -> Iterator[list[str]]:
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            others = []
+            others: list[str] = []
             for raw in tmp.read().decode("utf-8", errors="replace").splitlines():
                 line = _ANSI.sub("", raw).strip()
                 if line:

@@ -152,5 +152,14 @@ def unusable(settings: ModelSettings, subject: str, reason: str, outcome: str) -
     """
     where = f"model '{settings.name}' version {settings.version}: {subject}"
     if not settings.execution.fallback_to_cpu:
-        raise ModelLoadError(f"{where} cannot run as configured: {reason}; fallback is disabled")
-    log.warning("%s cannot run as configured: %s; running %s instead", where, reason, outcome)
+        raise ModelLoadError(
+            f"{where} cannot run as configured: {reason}; fallback is disabled "
+            "(model parameter fallback_to_cpu is false)"
+        )
+    log.warning(
+        "%s cannot run as configured: %s; running %s instead "
+        "(model parameter fallback_to_cpu allows this; set it to false to fail the load)",
+        where,
+        reason,
+        outcome,
+    )

@@ -14,6 +14,10 @@ import onnx
 from naiad.runtime.onnx import quantization_api
 
 WEIGHT_TYPES = ("int8", "uint8")
+DYNAMIC_OP_TYPES = ("MatMul", "Gemm")
+STATIC_OP_TYPES = ("Conv", "MatMul", "Gemm")
+"""Ops that carry weights. Quantizing every op ONNX Runtime can (its default) also quantizes
+outputs such as a final Softmax, clipping them to the calibration range."""
 
 # Protobuf cannot serialise a model of 2 GiB or more; leave room for the graph itself.
 _EXTERNAL_DATA_BYTES = 1_800_000_000
@@ -35,16 +39,21 @@ def model_bytes(path: str | Path) -> int:
 
 
 def quantize_dynamic(
-    source: Path, target: Path, weight_type: str, per_channel: bool, notes: list[str]
+    source: Path,
+    target: Path,
+    weight_type: str,
+    per_channel: bool,
+    notes: list[str],
+    op_types: tuple[str, ...] = DYNAMIC_OP_TYPES,
 ) -> None:
-    """INT8 weights for MatMul and Gemm; activations quantized at run time."""
+    """8-bit weights for `op_types`; activations quantized at run time."""
     q = quantization_api()
     external = _needs_external_data(source)
     with _preprocessed(source, external, notes) as model:
         q.quantize_dynamic(
             str(model),
             str(target),
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             weight_type=_quant_type(weight_type),
             use_external_data_format=external,
@@ -58,9 +67,10 @@ def quantize_static(
     weight_type: str,
     per_channel: bool,
     notes: list[str],
+    op_types: tuple[str, ...] = STATIC_OP_TYPES,
 ) -> None:
-    """QDQ format, uint8 activations (ONNX Runtime's recommendation for x86 CPUs), MinMax
-    calibration over `feeds`."""
+    """QDQ format around `op_types`, uint8 activations (ONNX Runtime's recommendation for x86
+    CPUs), MinMax calibration over `feeds`."""
     q = quantization_api()
     external = _needs_external_data(source)
     with _preprocessed(source, external, notes) as model:
@@ -69,6 +79,7 @@ def quantize_static(
             str(target),
             _Reader(iter(feeds)),
             quant_format=q.QuantFormat.QDQ,
+            op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             activation_type=q.QuantType.QUInt8,
             weight_type=_quant_type(weight_type),

@@ -25,7 +25,7 @@ def warmup_inputs(sample: WarmupSample, settings: ModelSettings) -> dict[str, np
     """
     arrays = {}
     for name, (wire, dims, source, file) in sample.inputs.items():
-        where = f"warm-up sample '{sample.name}' input '{name}'"
+        where = f"model '{settings.name}' warm-up sample '{sample.name}' input '{name}'"
         spec = settings.input(name)
         if spec is None:
             raise ModelLoadError(f"{where}: the model has no such input")
@@ -79,7 +79,9 @@ def _zeros(dtype: datatypes.DataType, shape: tuple[int, ...]) -> np.ndarray:
     return np.zeros(shape, dtype=dtype.numpy)
 
 
-def _random(dtype: datatypes.DataType, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _random(
+    dtype: datatypes.DataType, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
     if dtype.wire == "BYTES":
         digits = rng.integers(0, 10**6, size=shape)
         return np.vectorize(lambda v: str(v).encode(), otypes=[object])(digits)

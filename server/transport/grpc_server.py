@@ -42,8 +42,10 @@ class GrpcFrontEnd:
         await server.start()
 
     async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else (
-            health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
         )
         await self._health.set("", status)
         await self._health.set("inference.GRPCInferenceService", status)

@@ -18,7 +18,13 @@ from naiad.transport.status import unary
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
-EXTENSIONS = ("model_repository", "model_configuration", "statistics", "schedule_policy", "parameters")
+EXTENSIONS = (
+    "model_repository",
+    "model_configuration",
+    "statistics",
+    "schedule_policy",
+    "parameters",
+)
 
 _END_OF_INPUT = object()
 
@@ -196,7 +202,9 @@ def _stream_answer(response: pb.ModelInferResponse) -> pb.ModelStreamInferRespon
     return pb.ModelStreamInferResponse(infer_response=response)
 
 
-def _stream_error(message: pb.ModelInferRequest, error: BaseException) -> pb.ModelStreamInferResponse:
+def _stream_error(
+    message: pb.ModelInferRequest, error: BaseException
+) -> pb.ModelStreamInferResponse:
     text = error.message if isinstance(error, NaiadError) else f"internal error: {error}"
     response = pb.ModelInferResponse(
         model_name=message.model_name, model_version=message.model_version, id=message.id
