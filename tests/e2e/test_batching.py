@@ -36,6 +36,7 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
             "batched": {1: lambda p: identity(p, "FP32", [3])},
             "overload": {1: lambda p: heavy(p, depth=100)},
             "timeouts": {1: lambda p: heavy(p, width=1024, depth=400)},
+            "deadlines": {1: lambda p: heavy(p, width=1024, depth=400)},
         },
         configs={"batched": BATCHED, "overload": OVERLOAD, "timeouts": TIMEOUTS},
     )
@@ -130,4 +131,42 @@ def test_queue_timeout_fires_while_the_instance_is_busy(server) -> None:
     )
     assert code == "UNAVAILABLE"
     assert done.acquire(timeout=60) and first == [None]
+    client.close()
+
+
+def test_deadline_removes_queued_requests_without_computing_them(server) -> None:
+    client = grpcclient.InferenceServerClient(server.url)
+    busy = np.ones((4, 1024), dtype=np.float32)
+    before = stats(client, "deadlines")
+    done = threading.Semaphore(0)
+    first: list[object] = []
+    client.async_infer(
+        "deadlines", [tensor("INPUT0", busy, "FP32")],
+        callback=lambda result, error: (first.append(error), done.release()),
+    )  # fmt: skip
+    for _ in range(500):
+        if int(stats(client, "deadlines")["inference_stats"].get("queue", {}).get("count", 0)) > int(
+            before["inference_stats"].get("queue", {}).get("count", 0)
+        ):
+            break
+        threading.Event().wait(0.002)
+    abandoned: list[object] = []
+    gone = threading.Semaphore(0)
+    for _ in range(3):  # all queued behind the busy request; their 50 ms deadline passes there
+        client.async_infer(
+            "deadlines", [tensor("INPUT0", busy[:1], "FP32")], client_timeout=0.05,
+            callback=lambda result, error: (abandoned.append(error), gone.release()),
+        )  # fmt: skip
+    for _ in range(3):
+        assert gone.acquire(timeout=60)
+    assert all("DEADLINE_EXCEEDED" in str(e.status()) for e in abandoned), abandoned  # type: ignore[attr-defined]
+    assert done.acquire(timeout=60) and first == [None]
+    after = stats(client, "deadlines")
+
+    def count(s: dict, key: str) -> int:  # type: ignore[type-arg]
+        return int(s["inference_stats"].get(key, {}).get("count", 0))
+
+    # Only the busy request ran; the three abandoned ones never reached the model.
+    assert count(after, "success") - count(before, "success") == 1
+    assert int(after["execution_count"]) - int(before.get("execution_count", 0)) == 1
     client.close()
