@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnx import GraphProto, ValueInfoProto
 
 _OPSET = 17
 _IR_VERSION = 9
@@ -33,7 +37,7 @@ instance_group [ { count: 1 kind: KIND_CPU } ]
 """
 
 
-def _save(graph: object, path: Path) -> None:
+def _save(graph: GraphProto, path: Path) -> None:
     import onnx
     from onnx import helper
 
@@ -46,11 +50,11 @@ def _save(graph: object, path: Path) -> None:
     onnx.save(model, os.fspath(path))
 
 
-def _simple_graph() -> object:
+def _simple_graph() -> GraphProto:
     """INT32 [batch, 16] x2 -> sum and difference, like Triton's classic `simple` example."""
     from onnx import TensorProto, helper
 
-    def io(name: str) -> object:
+    def io(name: str) -> ValueInfoProto:
         return helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", 16])
 
     return helper.make_graph(
@@ -64,7 +68,7 @@ def _simple_graph() -> object:
     )
 
 
-def mlp_graph(name: str, sizes: list[int], seed: int = 0) -> object:
+def mlp_graph(name: str, sizes: list[int], seed: int = 0) -> GraphProto:
     """A ReLU MLP over FP32 features with a softmax head: input 'features' -> 'probabilities'."""
     from onnx import TensorProto, helper, numpy_helper
 

@@ -1,4 +1,4 @@
-"""The one module that imports the native extension, and the one place config becomes its options."""
+"""The one module importing the native extension; the one place config becomes its options."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from google.protobuf import descriptor_pb2
+
 from naiad_protocol import grpc_service_pb2, model_config_pb2
 
 FileProto = descriptor_pb2.FileDescriptorProto

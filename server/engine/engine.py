@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import cast
 
 from naiad.config.settings import ModelSettings
 from naiad.engine.request import InferRequest, InferResponse
@@ -30,12 +31,11 @@ class Engine:
 
     def submit(self, request: InferRequest) -> asyncio.Future[InferResponse]:
         """Queues `request` on its model version. Raises NotFound/Unavailable/InvalidArgument."""
-        _, served, _ = self.repository.resolve(request.model_name, request.model_version)
-        return served.submit(request)  # type: ignore[attr-defined,no-any-return]
+        return self._resolve(request.model_name, request.model_version)[1].submit(request)
 
     def model(self, name: str, version: str) -> tuple[ModelSettings, model_config_pb2.ModelConfig]:
-        _, served, config = self.repository.resolve(name, version)
-        return served.settings, config  # type: ignore[attr-defined]
+        _, served, config = self._resolve(name, version)
+        return served.settings, config
 
     def ready_versions(self, name: str) -> list[int]:
         return self.repository.ready_versions(name)
@@ -46,8 +46,8 @@ class Engine:
     def statistics(self, name: str, version: str) -> list[VersionStats]:
         """Every ready version when `name` is empty; a model's ready versions when `version` is."""
         if name and version:
-            number, served, _ = self.repository.resolve(name, version)
-            return [VersionStats(name, number, served.stats())]  # type: ignore[attr-defined]
+            number, served, _ = self._resolve(name, version)
+            return [VersionStats(name, number, served.stats())]
         if name:
             self.repository.resolve(name, "")  # NotFound for an unknown model
         found = []
@@ -55,10 +55,10 @@ class Engine:
         for model in names:
             for number in self.repository.ready_versions(model):
                 try:
-                    _, served, _ = self.repository.resolve(model, str(number))
+                    _, served, _ = self._resolve(model, str(number))
                 except NaiadError:
                     continue  # unloaded between the two calls
-                found.append(VersionStats(model, number, served.stats()))  # type: ignore[attr-defined]
+                found.append(VersionStats(model, number, served.stats()))
         return found
 
     async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:
@@ -67,12 +67,16 @@ class Engine:
     async def unload(self, name: str) -> None:
         await asyncio.to_thread(self.repository.unload, name)
 
+    def _resolve(
+        self, name: str, version: str
+    ) -> tuple[int, ServedModel, model_config_pb2.ModelConfig]:
+        # The repository stores what load_served_model built: always a ServedModel.
+        number, served, config = self.repository.resolve(name, version)
+        return number, cast(ServedModel, served), config
+
     @property
     def ready(self) -> bool:
         return self._ready
 
     def set_ready(self, ready: bool) -> None:
         self._ready = ready
-
-
-__all__ = ["Engine", "ServedModel", "VersionStats"]

@@ -12,7 +12,7 @@ from naiad.config.settings import ModelSettings
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.validation import admit
 from naiad.engine.worker import Pending, deliver, serve_batches
-from naiad.errors import InvalidArgument, NaiadError, Unavailable
+from naiad.errors import InvalidArgument, Unavailable
 from naiad.native import EnqueueResult, FailureReason, Scheduler, Stats, scheduler_options
 from naiad.runtime.model import Model
 from naiad_protocol import model_config_pb2
@@ -126,6 +126,3 @@ class ServedModel:
                 f"inference request for model '{self.settings.name}' timed out in the queue"
             )
             deliver(tasks, [error] * len(tasks))
-
-
-__all__ = ["NaiadError", "ServedModel"]

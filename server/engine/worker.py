@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Pending:
     loop: asyncio.AbstractEventLoop
 
 
-Outcome = InferResponse | NaiadError
+Outcome: TypeAlias = InferResponse | NaiadError
 
 
 def serve_batches(
@@ -51,7 +52,9 @@ def serve_batches(
             t1 = clock()
             arrays = model.run(inputs, output_names)
             t2 = clock()
-            outcomes: list[Outcome] = _scatter(tasks, dict(zip(output_names, arrays)), settings)
+            outcomes: list[Outcome] = _scatter(
+                tasks, dict(zip(output_names, arrays, strict=True)), settings
+            )
             ok = True
         except Exception as exc:  # noqa: BLE001 - a failing model must not kill its worker
             log.warning(
@@ -72,7 +75,7 @@ def serve_batches(
 def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
     """Settles the tasks' futures with one event-loop wake-up per loop (normally one per batch)."""
     by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Pending], list[Outcome]]] = {}
-    for task, outcome in zip(tasks, outcomes):
+    for task, outcome in zip(tasks, outcomes, strict=True):
         group = by_loop.setdefault(task.loop, ([], []))
         group[0].append(task)
         group[1].append(outcome)
@@ -84,7 +87,7 @@ def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
 
 
 def _settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
-    for task, outcome in zip(tasks, outcomes):
+    for task, outcome in zip(tasks, outcomes, strict=True):
         future = task.future
         if future.done():
             continue  # the caller left; its answer is dropped

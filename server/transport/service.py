@@ -10,7 +10,7 @@ import grpc
 import naiad
 from naiad.engine.engine import Engine
 from naiad.engine.request import InferResponse
-from naiad.errors import InvalidArgument, NaiadError, Unimplemented
+from naiad.errors import InvalidArgument, NaiadError
 from naiad.observability import logs
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.model_codec import model_metadata, model_statistics
@@ -211,6 +211,3 @@ def _stream_error(
     )
     response.parameters["triton_final_response"].bool_param = True
     return pb.ModelStreamInferResponse(error_message=text, infer_response=response)
-
-
-__all__ = ["EXTENSIONS", "InferenceService", "Unimplemented"]

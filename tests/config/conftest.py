@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from naiad.config.complete import complete_config
 from naiad.config.parse import parse_config_text
 from naiad.config.signature import read_signature

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import modelgen
 import pytest
+
 from naiad.config.complete import DEFAULT_MAX_BATCH_SIZE, complete_config
 from naiad.config.parse import parse_config_text
 from naiad.config.signature import read_signature

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import modelgen
 import pytest
+
 from naiad.config.convert import to_settings
 from naiad.config.parse import parse_config_text
 from naiad.config.prepare import prepare_version

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from naiad.config.parse import parse_config_json, parse_config_text, read_config_file
 from naiad.errors import ModelLoadError
 

@@ -8,10 +8,11 @@ import modelgen
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+
 from naiad.config.signature import read_signature
 from naiad.datatypes import BY_WIRE
 from naiad.errors import ModelLoadError
-from onnx import TensorProto, helper, numpy_helper
 
 
 @pytest.mark.parametrize("wire", modelgen.ALL_DATATYPES)

@@ -9,9 +9,10 @@ import modelgen
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+
 from naiad.errors import ErrorCode, ModelLoadError
 from naiad_protocol.model_config_pb2 import ModelConfig
-from onnx import TensorProto, helper, numpy_helper
 
 Check = Callable[..., ModelConfig]
 

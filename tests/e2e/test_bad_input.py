@@ -6,9 +6,9 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from server_process import naiad_server
 from helpers import status_of, tensor
 from modelgen import add_sub, identity, write_repository
+from server_process import naiad_server
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 

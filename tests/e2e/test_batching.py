@@ -24,7 +24,9 @@ dynamic_batching { default_queue_policy { max_queue_size: 4 } }
 """
 TIMEOUTS = """
 max_batch_size: 4
-dynamic_batching { default_queue_policy { default_timeout_microseconds: 5000 timeout_action: REJECT } }
+dynamic_batching {
+  default_queue_policy { default_timeout_microseconds: 5000 timeout_action: REJECT }
+}
 """
 
 
@@ -56,7 +58,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows(server) -> Non
     sent = {}
     for i in range(96):
         rows = i % 4 + 1
-        x = (np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) + 1000 * i)
+        x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) + 1000 * i
         sent[i] = x
 
         def collect(result, error, i=i):  # type: ignore[no-untyped-def]
@@ -90,9 +92,13 @@ def test_overload_is_rejected_with_unavailable_and_nothing_is_lost(server) -> No
             return str(exc.status())
         # Each accepted request gets its own answer back, never another caller's.
         expected = np.tanh(np.full(512, float(i)))
-        return "OK" if np.isfinite(out.as_numpy("OUTPUT0")).all() and out.as_numpy(
-            "OUTPUT0"
-        ).shape == (4, 512) and (i == 0 or expected[0] != 0) else "WRONG"
+        return (
+            "OK"
+            if np.isfinite(out.as_numpy("OUTPUT0")).all()
+            and out.as_numpy("OUTPUT0").shape == (4, 512)
+            and (i == 0 or expected[0] != 0)
+            else "WRONG"
+        )
 
     with ThreadPoolExecutor(24) as pool:
         outcomes = list(pool.map(call, range(48)))
@@ -145,9 +151,9 @@ def test_deadline_removes_queued_requests_without_computing_them(server) -> None
         callback=lambda result, error: (first.append(error), done.release()),
     )  # fmt: skip
     for _ in range(500):
-        if int(stats(client, "deadlines")["inference_stats"].get("queue", {}).get("count", 0)) > int(
-            before["inference_stats"].get("queue", {}).get("count", 0)
-        ):
+        if int(
+            stats(client, "deadlines")["inference_stats"].get("queue", {}).get("count", 0)
+        ) > int(before["inference_stats"].get("queue", {}).get("count", 0)):
             break
         threading.Event().wait(0.002)
     abandoned: list[object] = []

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from server_process import naiad_server
 from helpers import status_of, tensor
 from modelgen import identity, mlp, write_repository
+from server_process import naiad_server
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
             "fixed": {1: lambda p: identity(p, "INT64", [3], batching=False)},
         },
         configs={
-            "auto": "version_policy: { all: {} }\ndynamic_batching { max_queue_delay_microseconds: 500 }\n",
+            "auto": "version_policy: { all: {} }\n"
+            + "dynamic_batching { max_queue_delay_microseconds: 500 }\n",
         },
     )
     with naiad_server(root) as process:

@@ -10,7 +10,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from heavy import heavy
 from helpers import status_of, tensor
-from modelgen import identity, mlp, write_repository
+from modelgen import mlp, write_repository
 
 
 def x8() -> list[grpcclient.InferInput]:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
-from server_process import naiad_server
 from helpers import tensor
 from modelgen import identity, write_repository
+from server_process import naiad_server
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from naiad import _native as native
 
 U64_MAX = 2**64 - 1

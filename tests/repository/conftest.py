@@ -7,8 +7,9 @@ from pathlib import Path
 
 import modelgen
 import pytest
-from naiad.repository.manager import ModelRepository
 from repo_fakes import FakeFactory, MakeRepo, fp32
+
+from naiad.repository.manager import ModelRepository
 
 
 @pytest.fixture

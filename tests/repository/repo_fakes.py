@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import modelgen
+
 from naiad.config.settings import ModelSettings
 from naiad.repository.manager import ModelRepository
 from naiad_protocol.model_config_pb2 import ModelConfig

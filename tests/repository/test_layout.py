@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
+
 from naiad.repository.layout import (
     fingerprint,
     list_models,

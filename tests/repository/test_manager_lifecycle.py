@@ -7,9 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from repo_fakes import WAIT_S, FakeFactory, MakeRepo, fp32
+
 from naiad.errors import ErrorCode, ModelLoadError, NotFound, Unavailable
 from naiad.repository.types import IndexEntry, ModelState
-from repo_fakes import WAIT_S, FakeFactory, MakeRepo, fp32
 
 READY, UNAVAILABLE = ModelState.READY, ModelState.UNAVAILABLE
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import modelgen
 import pytest
+from repo_fakes import WAIT_S, FakeFactory, MakeRepo, fp32
+
 from naiad.errors import ErrorCode, InvalidArgument, ModelLoadError, NotFound, Unavailable
 from naiad.repository.manager import ModelRepository
 from naiad.repository.poller import Poller
 from naiad.repository.types import ControlMode, IndexEntry, ModelState
-from repo_fakes import WAIT_S, FakeFactory, MakeRepo, fp32
 
 READY, UNAVAILABLE = ModelState.READY, ModelState.UNAVAILABLE
 
