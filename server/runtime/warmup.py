@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from naiad.errors import ModelLoadError, NaiadError
 from naiad.runtime.model import Model
 
 _SEED = 0
+
+log = logging.getLogger("naiad.runtime")
 
 
 def warmup_inputs(sample: WarmupSample, settings: ModelSettings) -> dict[str, np.ndarray]:
@@ -71,6 +74,14 @@ def run_warmup(model: Model, settings: ModelSettings) -> None:
                     f"model '{settings.name}' version {settings.version}: warm-up sample "
                     f"'{sample.name}' failed: {exc}"
                 ) from exc
+        log.info(
+            "model '%s' version %d: warm-up '%s' ran %d time(s) on %s",
+            settings.name,
+            settings.version,
+            sample.name,
+            sample.count,
+            model.description,
+        )
 
 
 def _zeros(dtype: datatypes.DataType, shape: tuple[int, ...]) -> np.ndarray:
