@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from naiad.app import NaiadServer, ServerOptions
+from naiad.observability import logs
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -20,12 +20,25 @@ def _serve(args: argparse.Namespace) -> int:
         poll_interval_s=args.repository_poll_secs,
         max_message_bytes=args.max_message_bytes,
         grace_s=args.grace_s,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
+        strict_readiness=args.strict_readiness,
+        access_log=args.access_log,
+        otel_tracing=args.otel_tracing,
     )
 
     def announce(server: NaiadServer) -> None:
-        print(f"naiad ready grpc={server.grpc_address}", flush=True)
+        # "naiad ready grpc=..." leads the line: tests and bench/ look for that prefix.
+        pairs = " ".join(f"{name}={address}" for name, address in server.addresses.items())
+        print(f"naiad ready {pairs}", flush=True)
 
-    server = NaiadServer(options)
+    try:
+        server = NaiadServer(options)
+    except RuntimeError as exc:
+        print(f"naiad: {exc}", file=sys.stderr)
+        return 2
     asyncio.run(server.run_until_signalled(announce))
     return 0
 
@@ -44,18 +57,89 @@ def _quantize(args: argparse.Namespace) -> int:
     return quantize_main(args.quantize_args)
 
 
+def _add_log_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
+    # Accepted before and after the command; the command's copies have no defaults, or they
+    # would overwrite what was given before the command.
+    def given(value: str) -> str:
+        return value if with_defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--log-level", default=given("INFO"), help="DEBUG, INFO, WARNING or ERROR (default INFO)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=given("plain"),
+        help="plain lines or one JSON object per line (default plain)",
+    )
+    parser.add_argument(
+        "--log-file", default=given(""), help="append logs to this file instead of stderr"
+    )
+
+
+def _add_observability_flags(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--http-host", default=None, help="HTTP listener host (default: gRPC's)")
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        default=8000,
+        help="v2 health endpoints /v2/health/{live,ready}, /v2/models/NAME[/versions/V]/ready "
+        "(default 8000; 0 picks a free port)",
+    )
+    serve.add_argument(
+        "--no-http",
+        dest="http_port",
+        action="store_const",
+        const=None,
+        help="no HTTP listener (the last of --http-port / --no-http wins)",
+    )
+    serve.add_argument(
+        "--metrics-host", default=None, help="metrics listener host (default: gRPC's)"
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8002,
+        help="Prometheus /metrics (default 8002; 0 picks a free port)",
+    )
+    serve.add_argument(
+        "--no-metrics",
+        dest="metrics_port",
+        action="store_const",
+        const=None,
+        help="no metrics listener and no statistics ledger (the last of --metrics-port / "
+        "--no-metrics wins)",
+    )
+    serve.add_argument(
+        "--strict-readiness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ready only while every model that should be loaded is READY (default); "
+        "--no-strict-readiness: ready once started",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per inference request (logger naiad.access, at INFO)",
+    )
+    serve.add_argument(
+        "--otel-tracing",
+        action="store_true",
+        help="an OpenTelemetry span per inference request (needs the 'otel' extra; "
+        "configure export with OTEL_* environment variables)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naiad", description=__doc__)
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    _add_log_flags(parser, with_defaults=True)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a Triton-style model repository over gRPC")
     serve.add_argument("--model-repository", required=True, help="repository directory")
     serve.add_argument("--grpc-host", default="0.0.0.0")
     serve.add_argument("--grpc-port", type=int, default=8001, help="0 picks a free port")
-    serve.add_argument(
-        "--model-control-mode", choices=("none", "explicit", "poll"), default="none"
-    )
+    serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(
         "--load-model", action="append", default=[], help="explicit mode: load at start ('*': all)"
     )
@@ -64,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-message-bytes", type=int, default=2**31 - 1, help="largest request accepted"
     )
     serve.add_argument("--grace-s", type=float, default=30.0, help="shutdown grace period")
+    _add_observability_flags(serve)
+    _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="write the demo model repository")
@@ -79,12 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = logs.LogConfig.from_level(args.log_level, args.log_format, args.log_file)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logs.configure(config)
     return int(args.run(args))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from google.protobuf import json_format, text_format
+
 from naiad.errors import ModelLoadError
 from naiad_protocol.model_config_pb2 import ModelConfig
 

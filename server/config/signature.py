@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+
 from naiad.datatypes import BY_ONNX, DataType
 from naiad.errors import ModelLoadError
 

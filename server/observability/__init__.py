@@ -1,0 +1,7 @@
+"""Observability: Prometheus metrics read from the native schedulers at scrape time, v2 REST
+health endpoints, structured logs with run-time levels, an access log and optional tracing.
+
+The pieces the server composes: `StatsLedger` (ledger.py), `build_registry`/`MetricsRoute`
+(metrics.py), `Readiness`/`HealthRoutes` (health.py), `HttpListener` (listener.py),
+`logs.configure`/`logs.update` (logs.py), `ObservedEngine` (observed.py).
+"""

@@ -1,0 +1,75 @@
+"""Optional OpenTelemetry tracing: spans per request, parented by gRPC `traceparent` metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import grpc
+import modelgen
+import numpy as np
+import pytest
+from obs_helpers import FAST_CONFIG, fast_model
+
+from naiad.engine.loader import load_served_model
+from naiad.observability import tracing
+from naiad.observability.observed import ObservedEngine
+from naiad.repository.manager import ModelRepository
+from naiad.transport.service import InferenceService
+from naiad_client import AsyncClient, InferenceServerError
+from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+
+
+def test_without_opentelemetry_there_is_no_tracer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    assert tracing.load_tracer() is None
+
+
+async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    root = modelgen.write_repository(
+        tmp_path / "repo", {"fast": {1: fast_model}}, {"fast": FAST_CONFIG}
+    )
+    repository = ModelRepository(str(root), factory=load_served_model)
+    await asyncio.to_thread(repository.start)
+    engine = ObservedEngine(repository, access_log=False, tracer=provider.get_tracer("naiad"))
+    engine.set_ready(True)
+    server = grpc.aio.server(interceptors=[tracing.TraceContextInterceptor()])
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        address = f"127.0.0.1:{port}"
+        async with grpc.aio.insecure_channel(address) as channel, AsyncClient(address) as client:
+            request = client.prepare(
+                "fast", {"INPUT0": np.ones((1, 4), np.float32)}, request_id="t1"
+            )
+            metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01"),)
+            await pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, metadata=metadata)
+            with pytest.raises(InferenceServerError):
+                await client.infer("fast", {"INPUT0": np.ones((1, 5), np.float32)}, request_id="t2")
+    finally:
+        await server.stop(None)
+        repository.stop()
+
+    spans = {span.attributes["naiad.request_id"]: span for span in exporter.get_finished_spans()}
+    traced = spans["t1"]
+    assert traced.name == "naiad.infer"
+    assert format(traced.context.trace_id, "032x") == TRACE_ID
+    assert traced.parent is not None and format(traced.parent.span_id, "016x") == PARENT_ID
+    assert traced.attributes["naiad.model"] == "fast" and traced.attributes["naiad.version"] == "1"
+    assert traced.attributes["rpc.grpc.status"] == "OK"
+    refused = spans["t2"]
+    assert refused.parent is None  # no traceparent: a trace of its own
+    assert refused.attributes["rpc.grpc.status"] == "INVALID_ARGUMENT"
+    assert not refused.status.is_ok
