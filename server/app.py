@@ -15,7 +15,7 @@ from naiad.observability.ledger import StatsLedger
 from naiad.observability.listener import HttpListener
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.observed import ObservedEngine
-from naiad.observability.tracing import load_tracer
+from naiad.observability.tracing import TraceContextInterceptor, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
 
@@ -75,10 +75,15 @@ class NaiadServer:
             if options.access_log or tracer is not None
             else Engine(self.repository)
         )
-        self._grpc = GrpcFrontEnd(
-            self.engine, options.grpc_host, options.grpc_port, options.max_message_bytes
-        )
         self.readiness = Readiness(self.engine, strict=options.strict_readiness)
+        self._grpc = GrpcFrontEnd(
+            self.engine,
+            options.grpc_host,
+            options.grpc_port,
+            options.max_message_bytes,
+            ready=self.readiness.server_ready,
+            interceptors=[TraceContextInterceptor()] if tracer is not None else (),
+        )
         self.http: HttpListener | None = None
         if options.http_port is not None:
             host = options.http_host or options.grpc_host

@@ -44,3 +44,7 @@ class InferResponse:
     model_version: str
     id: str
     outputs: list[InferOutput]
+    queue_us: int = 0
+    """From submit until an instance took the request's batch."""
+    compute_us: int = 0
+    """The batch's gather, run and scatter."""

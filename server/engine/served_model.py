@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 from naiad.config.settings import ModelSettings
@@ -77,7 +78,9 @@ class ServedModel:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InferResponse] = loop.create_future()
         task_id = next(self._ids)
-        self._pending[task_id] = Pending(admission, request.id, future, loop)
+        self._pending[task_id] = Pending(
+            admission, request.id, future, loop, time.perf_counter_ns()
+        )
         result = self._scheduler.enqueue(
             task_id,
             admission.rows,

@@ -29,6 +29,8 @@ class Pending:
     request_id: str
     future: asyncio.Future[InferResponse]
     loop: asyncio.AbstractEventLoop
+    submitted_ns: int
+    """time.perf_counter_ns() at submit."""
 
 
 Outcome: TypeAlias = InferResponse | NaiadError
@@ -69,6 +71,11 @@ def serve_batches(
             ok = False
         t3 = clock()
         scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
+        if ok:
+            compute_us = (t3 - t0) // 1000
+            for task, outcome in zip(tasks, outcomes, strict=True):
+                outcome.queue_us = (t0 - task.submitted_ns) // 1000  # type: ignore[union-attr]
+                outcome.compute_us = compute_us  # type: ignore[union-attr]
         deliver(tasks, outcomes)
 
 

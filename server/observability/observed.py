@@ -25,7 +25,8 @@ class ObservedEngine(Engine):
     """An Engine that logs (`access_log`) and traces (`tracer`) every inference request.
 
     Access lines go to the `naiad.access` logger at INFO with fields model, version, id,
-    status (OK or the gRPC status name the client gets) and duration_us (submit to answer).
+    status (OK or the gRPC status name the client gets), duration_us (submit to answer),
+    queue_us and compute_us (0 for a request that never ran).
     """
 
     def __init__(
@@ -66,11 +67,25 @@ class ObservedEngine(Engine):
             status = error.code.name if isinstance(error, NaiadError) else "INTERNAL"
         else:
             status = "OK"
-            version = future.result().model_version
+            response = future.result()
+            version = response.model_version
+            self._finish(
+                model, version, request_id, status, started_ns, span,
+                response.queue_us, response.compute_us,
+            )  # fmt: skip
+            return
         self._finish(model, version, request_id, status, started_ns, span)
 
     def _finish(
-        self, model: str, version: str, request_id: str, status: str, started_ns: int, span: Any
+        self,
+        model: str,
+        version: str,
+        request_id: str,
+        status: str,
+        started_ns: int,
+        span: Any,
+        queue_us: int = 0,
+        compute_us: int = 0,
     ) -> None:
         if span is not None:
             tracing.end_span(span, status, version)
@@ -81,5 +96,7 @@ class ObservedEngine(Engine):
                 "id": request_id,
                 "status": status,
                 "duration_us": (time.perf_counter_ns() - started_ns) // 1000,
+                "queue_us": queue_us,
+                "compute_us": compute_us,
             }
             access_log.info("request", extra={"fields": fields})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -10,29 +12,58 @@ from naiad.transport.service import InferenceService
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
 INT32_MAX = 2**31 - 1
+SERVICE_NAME = "inference.GRPCInferenceService"
+
+
+class ReadinessHealth(health.aio.HealthServicer):  # type: ignore[misc]
+    """grpc.health.v1 whose Check follows the server's readiness as it is now."""
+
+    def __init__(self, ready: Callable[[], bool]) -> None:
+        super().__init__()
+        self._ready = ready
+
+    async def Check(self, request, context):  # type: ignore[no-untyped-def]
+        if request.service not in ("", SERVICE_NAME):
+            return await super().Check(request, context)
+        serving = health_pb2.HealthCheckResponse.SERVING
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        return health_pb2.HealthCheckResponse(status=serving if self._ready() else not_serving)
 
 
 class GrpcFrontEnd:
     """Owns the grpc.aio server; start() binds, stop() drains in-flight calls within a grace."""
 
-    def __init__(self, engine: Engine, host: str, port: int, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        *,
+        ready: Callable[[], bool] | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
         self._engine = engine
         self._max_message_bytes = max_message_bytes
+        self._ready = ready or (lambda: engine.ready)
+        self._interceptors = list(interceptors)
         self.host = host
         self.port = port
         self._server: grpc.aio.Server | None = None
-        self._health = health.aio.HealthServicer()
+        self._health = ReadinessHealth(self._ready)
 
     async def start(self) -> None:
         """Binds and starts serving; must run inside the event loop that will serve."""
         server = grpc.aio.server(
+            interceptors=self._interceptors,
             options=[
                 ("grpc.max_send_message_length", INT32_MAX),
                 ("grpc.max_receive_message_length", self._max_message_bytes),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(self._engine), server)
+        service = InferenceService(self._engine, self._ready)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         bound = server.add_insecure_port(f"{self.host}:{self.port}")
         if bound == 0:
@@ -48,7 +79,7 @@ class GrpcFrontEnd:
             else (health_pb2.HealthCheckResponse.NOT_SERVING)
         )
         await self._health.set("", status)
-        await self._health.set("inference.GRPCInferenceService", status)
+        await self._health.set(SERVICE_NAME, status)
 
     async def stop(self, grace_s: float) -> None:
         if self._server is not None:

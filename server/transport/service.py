@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -30,8 +30,9 @@ _END_OF_INPUT = object()
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, ready: Callable[[], bool]) -> None:
         self._engine = engine
+        self._ready = ready
 
     @unary
     async def ServerLive(self, request, context):  # type: ignore[no-untyped-def]
@@ -39,7 +40,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def ServerReady(self, request, context):  # type: ignore[no-untyped-def]
-        return pb.ServerReadyResponse(ready=self._engine.ready)
+        return pb.ServerReadyResponse(ready=self._ready())
 
     @unary
     async def ModelReady(self, request, context):  # type: ignore[no-untyped-def]

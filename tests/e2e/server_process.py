@@ -37,6 +37,7 @@ def naiad_server(repository: Path, *args: str, timeout_s: float = 120) -> Iterat
     command = [
         sys.executable, "-m", "naiad.cli", "serve",
         "--model-repository", str(repository), "--grpc-host", "127.0.0.1", "--grpc-port", "0",
+        "--http-port", "0", "--metrics-port", "0",
         *args,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -16,7 +16,7 @@ from naiad.engine.loader import load_served_model
 from naiad.observability import tracing
 from naiad.observability.observed import ObservedEngine
 from naiad.repository.manager import ModelRepository
-from naiad.transport.service import InferenceService
+from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
 from naiad_client import AsyncClient, InferenceServerError
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -44,12 +44,12 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
     await asyncio.to_thread(repository.start)
     engine = ObservedEngine(repository, access_log=False, tracer=provider.get_tracer("naiad"))
     engine.set_ready(True)
-    server = grpc.aio.server(interceptors=[tracing.TraceContextInterceptor()])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    front = GrpcFrontEnd(
+        engine, "127.0.0.1", 0, INT32_MAX, interceptors=[tracing.TraceContextInterceptor()]
+    )
+    await front.start()
     try:
-        address = f"127.0.0.1:{port}"
+        address = f"127.0.0.1:{front.port}"
         async with grpc.aio.insecure_channel(address) as channel, AsyncClient(address) as client:
             request = client.prepare(
                 "fast", {"INPUT0": np.ones((1, 4), np.float32)}, request_id="t1"
@@ -59,7 +59,7 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
             with pytest.raises(InferenceServerError):
                 await client.infer("fast", {"INPUT0": np.ones((1, 5), np.float32)}, request_id="t2")
     finally:
-        await server.stop(None)
+        await front.stop(0)
         repository.stop()
 
     spans = {span.attributes["naiad.request_id"]: span for span in exporter.get_finished_spans()}
