@@ -8,6 +8,8 @@ import sys
 
 from naiad.app import NaiadServer, ServerOptions
 from naiad.observability import logs
+from naiad.quantize import DESCRIPTION as quantize_description
+from naiad.quantize import add_arguments as add_quantize_arguments
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -52,9 +54,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from naiad.quantize import main as quantize_main
+    from naiad.quantize import run
 
-    return quantize_main(args.quantize_args)
+    return run(args)
 
 
 def _add_log_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -157,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     quantize = commands.add_parser(
-        "quantize", help="quantize an ONNX model to INT8", add_help=False
+        "quantize", help="quantize an ONNX model to INT8", description=quantize_description
     )
-    quantize.add_argument("quantize_args", nargs=argparse.REMAINDER)
+    add_quantize_arguments(quantize)
     quantize.set_defaults(run=_quantize)
     return parser
 
