@@ -1,0 +1,1 @@
+"""naiad's load-testing harness: ``python -m bench run SCENARIO`` (see bench/README.md)."""

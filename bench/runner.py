@@ -1,0 +1,261 @@
+"""Runs a scenario: prepares the model and inputs once, starts every target, then measures each
+(mode, level) on each target in turn — interleaved, on the same pre-encoded requests."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import inputs, models, perf_analyzer, report, serverside, targets
+from bench.measure import measure
+from bench.scenario import Scenario
+from bench.worker import Job, WorkerPool
+from naiad_client import Client
+
+GENERATOR_BOUND_CPU = 0.8
+"""A load process busier than this (cores) is likely the bottleneck, not the server."""
+
+
+def split_load(scenario: Scenario, level: float) -> list[dict[str, Any]]:
+    """Per-process shares of a load level: concurrency (closed) or rate, offset, seed (open)."""
+    processes = scenario.load.processes
+    if scenario.load.kind == "closed":
+        level = int(level)
+        processes = min(processes, level)
+        shares = [
+            level // processes + (1 if k < level % processes else 0) for k in range(processes)
+        ]
+        return [{"concurrency": c} for c in shares]
+    # Constant arrivals are staggered so the processes together keep an even spacing.
+    return [
+        {"rate": level / processes, "offset_s": k / level, "seed": 1000 + k}
+        for k in range(processes)
+    ]
+
+
+class Runner:
+    """One scenario's run; ``run()`` returns the result document (also written to ``out_dir``)."""
+
+    def __init__(
+        self, scenario: Scenario, out_dir: Path, progress: Callable[[str], None] | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.out_dir = out_dir
+        self.progress = progress or (lambda text: None)
+        self.rows: list[dict[str, Any]] = []
+
+    def run(self, emit: Callable[[str], None] = print) -> dict[str, Any]:
+        scenario = self.scenario
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.progress(f"preparing model {scenario.model.name}")
+        urls = [t.url for t in scenario.targets if t.url]
+        signature = models.signature_for(scenario.model, urls[0] if urls else None)
+        rows = scenario.request.batch_size
+        variants = inputs.make_inputs(signature, scenario.request, rows)
+        payloads = inputs.encode_requests(
+            signature, scenario.request, variants, scenario.model.version
+        )
+        started: list[targets.RunningTarget] = []
+        try:
+            for spec in scenario.targets:
+                self.progress(f"starting {spec.label}")
+                started.append(targets.start(spec, signature, self.out_dir))
+            for mode in scenario.request.modes:
+                for level in scenario.load.levels:
+                    for target in started:
+                        row = self._measure_one(target, mode, level, signature, payloads, variants)
+                        self.rows.append(row)
+                        self.progress("")
+                        if "reused_from_mode" not in row:
+                            emit(report.summary_line(row))
+                        if target.pid:
+                            self.progress(f"waiting for {target.label} to go idle")
+                            row["settle_s"] = serverside.wait_idle(target.pid)
+        finally:
+            for target in started:
+                target.stop()
+        document = report.document(scenario, signature, self.rows, host_info())
+        for line in report.ratio_lines(document):
+            emit(line)
+        report.write_all(document, self.out_dir)
+        return document
+
+    def _measure_one(
+        self,
+        target: targets.RunningTarget,
+        mode: str,
+        level: float,
+        signature: models.Signature,
+        payloads: list[bytes],
+        variants: list[dict],
+    ) -> dict[str, Any]:
+        scenario = self.scenario
+        base = {
+            "scenario": scenario.name,
+            "target": target.label,
+            "kind": target.spec.kind,
+            "mode": mode,
+            "load": scenario.load.kind,
+            "arrival": scenario.load.arrival if scenario.load.kind == "open" else None,
+            "level": level,
+            "batch_size": scenario.request.batch_size,
+        }
+        if target.spec.kind == "onnxruntime-inprocess":
+            reused = self._inprocess_row(level)
+            if reused is not None:
+                return {**reused, "mode": mode, "reused_from_mode": reused["mode"]}
+            return self._measure_inprocess(target, base, signature)
+        if scenario.load.engine == "perf_analyzer":
+            self.progress(f"{target.label} {mode} {level}: perf_analyzer")
+            return perf_analyzer.run(
+                target.url or "", signature, scenario, mode, level, variants, self.out_dir, base
+            )
+        jobs = [
+            Job(
+                engine=mode,
+                payloads=payloads,
+                url=target.url,
+                timeout_s=scenario.request.timeout_s,
+                max_inflight=scenario.load.max_inflight,
+                arrival=scenario.load.arrival,
+                **share,
+            )
+            for share in split_load(scenario, level)
+        ]
+        return self._measure_jobs(target, base, jobs, signature.name)
+
+    def _inprocess_row(self, level: float) -> dict[str, Any] | None:
+        # The in-process limit does not depend on the transport mode: measure it once per level.
+        for row in self.rows:
+            if row["kind"] == "onnxruntime-inprocess" and row["level"] == level:
+                return row
+        return None
+
+    def _measure_inprocess(
+        self, target: targets.RunningTarget, base: dict[str, Any], signature: models.Signature
+    ) -> dict[str, Any]:
+        rows = target.spec.batch_size or self.scenario.request.batch_size
+        feeds = inputs.make_inputs(signature, self.scenario.request, rows, seed=1)
+        job = Job(engine="inprocess", payloads=feeds, onnx_path=signature.onnx_path)
+        return self._measure_jobs(target, {**base, "batch_size": rows}, [job], signature.name)
+
+    def _measure_jobs(
+        self, target: targets.RunningTarget, base: dict[str, Any], jobs: list[Job], model: str
+    ) -> dict[str, Any]:
+        label = f"{target.label} {base['mode']} {base['load']}={base['level']:g}"
+        if target.exit_code() is not None:
+            # Load on a dead server would only count refused connections as fast as it can spin.
+            return not_measured(base, f"{target.label} exited with code {target.exit_code()}")
+        self.progress(f"{label}: warming up")
+        client = Client(target.url) if target.url else None
+        try:
+            probe = serverside.make_probe(client, model, target.pid)
+            with WorkerPool(jobs) as pool:
+                measured = measure(
+                    pool,
+                    self.scenario.measure,
+                    probe,
+                    lambda text: self.progress(f"{label}: {text}"),
+                )
+                pool.stop()
+        finally:
+            if client:
+                client.close()
+        stats = measured.stats
+        server = serverside.split(*measured.probes)
+        row = {
+            **base,
+            "engine": "python",
+            "processes": len(jobs),
+            "throughput_rps": stats.throughput_rps,
+            "throughput_rows": stats.throughput_rps * base["batch_size"],
+            "offered_rps": stats.offered_rps,
+            "num_ok": stats.num_ok,
+            "errors": stats.errors,
+            "latency_ms": stats.latency_ms,
+            "trials": measured.num_trials,
+            "stable": measured.stable,
+            "generator_cpu": stats.cpu_per_process,
+            "server": server,
+            "max_lag_ms": stats.max_lag_ms if base["load"] == "open" else None,
+            "capped_sends": stats.num_capped,
+            "histogram": stats.histogram,
+        }
+        row["warnings"] = warnings_for(row)
+        exit_code = target.exit_code()
+        if exit_code is not None:
+            row["warnings"].insert(0, f"{target.label} exited with code {exit_code}; see its log")
+        return row
+
+
+def not_measured(base: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A row for a run that could not take place, with the reason as its warning."""
+    return {
+        **base,
+        "engine": "none",
+        "processes": 0,
+        "throughput_rps": 0.0,
+        "throughput_rows": 0.0,
+        "offered_rps": 0.0,
+        "num_ok": 0,
+        "errors": {},
+        "latency_ms": dict.fromkeys(["p50", "p90", "p99", "p99.9", "max", "mean"]),
+        "trials": 0,
+        "stable": False,
+        "generator_cpu": [],
+        "server": None,
+        "max_lag_ms": None,
+        "capped_sends": 0,
+        "histogram": {"edges_ms": [], "counts": []},
+        "warnings": [f"not measured: {reason}"],
+    }
+
+
+def warnings_for(row: dict[str, Any]) -> list[str]:
+    """Reasons to distrust a row: a saturated generator, a generator behind its schedule."""
+    notes = []
+    busy = [c for c in row["generator_cpu"] if c >= GENERATOR_BOUND_CPU]
+    if busy and row["kind"] != "onnxruntime-inprocess":
+        notes.append(
+            f"load generator at {max(busy):.0%} of a core: the generator may be the bottleneck "
+            "(add load.processes or use load.engine = perf_analyzer)"
+        )
+    server_cpu = (row.get("server") or {}).get("cpu_cores")
+    cores = os.cpu_count() or 1
+    if server_cpu is not None and server_cpu + sum(row["generator_cpu"]) >= 0.9 * cores:
+        notes.append(
+            f"machine saturated: generator {sum(row['generator_cpu']):.1f} + server "
+            f"{server_cpu:.1f} of {cores} cores"
+        )
+    machine = (row.get("server") or {}).get("machine_cores")
+    # Without the server's own CPU (a url target) its work would count as interference.
+    if machine is not None and (server_cpu is not None or row["kind"] == "onnxruntime-inprocess"):
+        others = machine - sum(row["generator_cpu"]) - (server_cpu or 0.0)
+        if others > 0.5:
+            notes.append(f"other processes used {others:.1f} cores during the run")
+    if row.get("capped_sends"):
+        notes.append(
+            f"{row['capped_sends']} sends waited for the in-flight cap (load.max_inflight); "
+            "their latency counts from the intended send time"
+        )
+    elif row.get("max_lag_ms") and row["max_lag_ms"] > 50:
+        notes.append(
+            f"the generator ran up to {row['max_lag_ms']:.0f} ms behind schedule "
+            "(latency counts from the intended send time)"
+        )
+    if not row["stable"]:
+        notes.append(f"not stable after {row['trials']} trials")
+    return notes
+
+
+def host_info() -> dict[str, Any]:
+    return {
+        "hostname": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,1 @@
+"""Reference servers the harness starts itself: grpc-noop (transport limit) and naive."""

@@ -1,0 +1,182 @@
+"""Targets under load: servers the harness starts (naiad, grpc-noop, naive), a running server
+at a URL, or ONNX Runtime in-process. Started servers announce themselves with one stdout line
+``<name> ready grpc=HOST:PORT``."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bench.models import Signature
+from bench.scenario import TargetSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = re.compile(r"\bready\b.*\bgrpc=(\S+)")
+
+
+class ServerProcess:
+    """A server subprocess: started, waited on until ready, stopped with SIGTERM."""
+
+    def __init__(self, command: list[str], log_path: Path, ready_timeout_s: float = 300.0) -> None:
+        self.command = command
+        self.log_path = log_path
+        self.ready_timeout_s = ready_timeout_s
+        self.process: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+        self._pump_thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> str:
+        """Starts the server; returns its gRPC address once it printed its ready line."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        self._pump_thread = threading.Thread(target=self._pump, args=(lines,), daemon=True)
+        self._pump_thread.start()
+        while True:
+            try:
+                line = lines.get(timeout=self.ready_timeout_s)
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(
+                    f"{self.command[0]} not ready in {self.ready_timeout_s:.0f} s"
+                ) from None
+            if line is None:
+                self.stop()
+                raise RuntimeError(
+                    f"{' '.join(self.command[:3])} exited before ready: {self._tail()}"
+                )
+            match = READY_LINE.search(line)
+            if match:
+                return local_address(match.group(1))
+
+    def _pump(self, lines: queue.Queue[str | None]) -> None:
+        # Keeps draining stdout after the ready line so a chatty server never blocks on the pipe.
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            lines.put(line)
+            if self._log and not self._log.closed:
+                self._log.write(line)
+        lines.put(None)
+
+    def _tail(self) -> str:
+        if self._log:
+            self._log.flush()
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-2000:] or "(no output)"
+
+    def stop(self, grace_s: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace_s``; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._pump_thread:
+            self._pump_thread.join(5)
+        if self.process.stdout:
+            self.process.stdout.close()
+        if self._log:
+            self._log.close()
+        return self.process.returncode
+
+
+def local_address(address: str) -> str:
+    """A dialable address from a listening one (0.0.0.0 / [::] become 127.0.0.1)."""
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::", ""):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+def naiad_executable() -> str:
+    """The ``naiad`` console script: beside this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / "naiad"
+    found = str(beside) if beside.exists() else shutil.which("naiad")
+    if not found:
+        raise RuntimeError("naiad is not installed (no 'naiad' beside python or on PATH)")
+    return found
+
+
+def naiad_command(executable: str, repository: str, extra: tuple[str, ...]) -> list[str]:
+    """``naiad serve`` on a free loopback port, HTTP and metrics off, as far as this naiad's
+    ``serve --help`` offers those options."""
+    command = [executable, "serve", "--model-repository", repository, "--grpc-port", "0"]
+    help_text = subprocess.run(
+        [executable, "serve", "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    if "--grpc-host" in help_text:
+        command += ["--grpc-host", "127.0.0.1"]
+    command += [flag for flag in ("--no-http", "--no-metrics") if flag in help_text]
+    return command + list(extra)
+
+
+@dataclass
+class RunningTarget:
+    spec: TargetSpec
+    url: str | None = None
+    """gRPC address, None for the in-process target."""
+    server: ServerProcess | None = None
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def pid(self) -> int | None:
+        return self.server.pid if self.server else None
+
+    def exit_code(self) -> int | None:
+        """The started server's exit code if it is no longer running, else None."""
+        if self.server and self.server.process:
+            return self.server.process.poll()
+        return None
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+
+def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarget:
+    """Starts (or attaches to) one target and returns it ready for load."""
+    if spec.kind == "url":
+        return RunningTarget(spec, url=spec.url)
+    if spec.kind == "onnxruntime-inprocess":
+        if not signature.onnx_path:
+            raise RuntimeError("onnxruntime-inprocess needs the model's ONNX file")
+        return RunningTarget(spec)
+    if spec.kind == "naiad":
+        if not signature.repository:
+            raise RuntimeError("the naiad target needs a model repository")
+        command = naiad_command(naiad_executable(), signature.repository, spec.args)
+    else:
+        module = {"grpc-noop": "bench.servers.noop", "naive": "bench.servers.naive"}[spec.kind]
+        command = [sys.executable, "-m", module, "--signature", signature.to_json()]
+    safe_label = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.label)
+    server = ServerProcess(command, log_dir / f"{safe_label}.log")
+    return RunningTarget(spec, url=server.start(), server=server)

@@ -1,0 +1,185 @@
+"""Scenario files, command-line overrides, load splitting, compare, report lines, perf_analyzer."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench import __main__ as cli
+from bench import compare, perf_analyzer, report, scenario
+from bench.models import generated_signature
+from bench.runner import split_load
+
+
+@pytest.mark.parametrize("name", scenario.bundled_names())
+def test_bundled_scenarios_are_valid(name):
+    loaded = scenario.load(name)
+    assert loaded.name == name and loaded.targets and loaded.description
+
+
+def test_bundled_scenarios_cover_the_issue():
+    assert {"tiny", "compute", "streaming", "overload"} <= set(scenario.bundled_names())
+    assert scenario.load("overload").load.kind == "open"
+    assert "stream" in scenario.load("streaming").request.modes
+    compute = scenario.load("compute")
+    inprocess = [t for t in compute.targets if t.kind == "onnxruntime-inprocess"]
+    assert inprocess[0].batch_size == compute.model.max_batch_size
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"load": {"levles": [1]}}, "unknown keys: levles"),
+        ({"load": {"kind": "open"}, "request": {"modes": ["sync"]}}, "open loop"),
+        ({"load": {"levels": [1.5]}}, "integers"),
+        ({"targets": ["naiad", "naiad"]}, "distinct labels"),
+        ({"targets": ["nope"]}, "unknown target kind"),
+        ({"baseline": "x"}, "baseline"),
+        ({"request": {"modes": ["grpc"]}}, "request.modes"),
+        ({"extra": 1}, "unknown top-level"),
+    ],
+)
+def test_bad_scenarios_say_why(data, message):
+    with pytest.raises(scenario.ScenarioError, match=message):
+        scenario.from_dict({"targets": ["grpc-noop"], **data})
+
+
+def test_url_targets_and_short_form(tmp_path):
+    args = cli._parser().parse_args(
+        ["run", "--url", "127.0.0.1:9", "--model", "m", "-r", "10,20", "--arrival", "poisson"]
+    )
+    built = cli.build_scenario(args)
+    assert built.targets[0].kind == "url" and built.targets[0].url == "127.0.0.1:9"
+    assert built.model.name == "m" and built.model.generate is None
+    assert (built.load.kind, built.load.levels, built.load.arrival) == (
+        "open",
+        (10.0, 20.0),
+        "poisson",
+    )
+
+
+def test_command_line_overrides_a_scenario():
+    args = cli._parser().parse_args(
+        ["run", "tiny", "--targets", "grpc-noop,naive", "--modes", "stream", "-c", "2", "-p", "2"]
+    )
+    built = cli.build_scenario(args)
+    assert [t.label for t in built.targets] == ["grpc-noop", "naive"]
+    assert built.baseline == "grpc-noop"
+    assert built.request.modes == ("stream",) and built.load.levels == (2,)
+    assert built.load.processes == 2 and built.model.name == "tiny_mlp"
+
+
+def test_run_without_scenario_or_url_is_refused(capsys):
+    assert cli.main(["run"]) == 2
+    assert "give a scenario" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "processes", "expected"),
+    [
+        ("closed", 8, 3, [3, 3, 2]),
+        ("closed", 2, 4, [1, 1]),
+        ("closed", 64, 1, [64]),
+    ],
+)
+def test_closed_load_split(kind, level, processes, expected):
+    built = scenario.from_dict({"targets": ["grpc-noop"], "load": {"processes": processes}})
+    assert [s["concurrency"] for s in split_load(built, level)] == expected
+
+
+def test_open_load_split_staggers_constant_arrivals():
+    built = scenario.from_dict(
+        {"targets": ["grpc-noop"], "load": {"kind": "open", "levels": [100], "processes": 2}}
+    )
+    shares = split_load(built, 100)
+    assert [s["rate"] for s in shares] == [50, 50]
+    assert [s["offset_s"] for s in shares] == [0, 0.01]
+
+
+def _row(target, level, rows_per_s, p50, p99, mode="async", errors=None):
+    return {
+        "target": target,
+        "kind": "url",
+        "mode": mode,
+        "load": "closed",
+        "level": level,
+        "batch_size": 1,
+        "throughput_rps": rows_per_s,
+        "throughput_rows": rows_per_s,
+        "latency_ms": {"p50": p50, "p90": p50, "p99": p99, "p99.9": p99, "max": p99},
+        "errors": errors or {},
+        "trials": 3,
+        "stable": True,
+        "generator_cpu": [0.5],
+        "server": None,
+    }
+
+
+def test_compare_computes_ratios(tmp_path, capsys):
+    a = {"runs": [_row("naiad", 1, 1000, 1.0, 2.0), _row("naiad", 8, 4000, 2.0, 8.0)]}
+    b = {"runs": [_row("naiad", 1, 1500, 0.5, 3.0), _row("naiad", 64, 1, 1, 1)]}
+    (entry,) = compare.compare(a, b)
+    assert entry["throughput"] == pytest.approx(1.5)
+    assert entry["p50"] == pytest.approx(0.5) and entry["p99"] == pytest.approx(1.5)
+    for name, doc in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(__import__("json").dumps(doc))
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b" / "results.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "1.50" in lines[1] and "0.50" in lines[1]
+
+
+def test_ratios_and_summary_line():
+    rows = [
+        _row("noop", 8, 4000, 1.0, 4.0),
+        _row("naiad", 8, 3600, 1.1, 4.4, errors={"UNAVAILABLE": 3}),
+    ]
+    (ratio,) = report.ratios(rows, "noop")
+    assert ratio["throughput_rows"] == pytest.approx(0.9) and ratio["p50"] == pytest.approx(1.1)
+    line = report.summary_line(rows[1])
+    assert line.startswith("naiad async closed=8 b=1: 3,600.0 req/s")
+    assert "errors 3 (UNAVAILABLE 3)" in line and "\n" not in line
+
+
+PA_CSV = """Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,\
+Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,\
+p90 latency,p95 latency,p99 latency
+8,2086.36,3,3816,5,1,8,2,1,3666,4790,5095,6157
+"""
+
+
+def test_perf_analyzer_csv_becomes_a_row():
+    base = {"target": "t", "mode": "async", "load": "closed", "level": 8, "batch_size": 2}
+    row = perf_analyzer.to_row(perf_analyzer.parse_csv(PA_CSV), base)
+    assert row["throughput_rows"] == pytest.approx(2086.36)
+    assert row["throughput_rps"] == pytest.approx(1043.18)
+    assert row["latency_ms"]["p50"] == pytest.approx(3.666)
+    assert row["latency_ms"]["p99"] == pytest.approx(6.157)
+    assert row["server"]["queue_us"] == 5 and row["server"]["compute_us"] == 11
+    assert report.summary_line(row)
+
+
+def test_perf_analyzer_command(tmp_path):
+    built = scenario.from_dict(
+        {
+            "targets": ["grpc-noop"],
+            "model": {"name": "m"},
+            "request": {"batch_size": 4},
+            "load": {"kind": "open", "arrival": "poisson"},
+        }
+    )
+    signature = generated_signature(built.model)
+    cmd = perf_analyzer.command(
+        "h:1", signature, built, "stream", 250, tmp_path / "in.json", tmp_path / "o.csv"
+    )
+    text = " ".join(cmd[1:])
+    assert "-m m -i grpc -u h:1 -b 4" in text
+    assert "--request-rate-range 250:250 --request-distribution poisson --streaming" in text
+    assert "--shape INPUT0:64" in text and f"-f {tmp_path / 'o.csv'}" in text
+
+
+def test_parser_lists_every_command():
+    parser = cli._parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(actions[0].choices) == {"run", "compare", "models", "list"}
