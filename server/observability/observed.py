@@ -88,7 +88,7 @@ class ObservedEngine(Engine):
         compute_us: int = 0,
     ) -> None:
         if span is not None:
-            tracing.end_span(span, status, version)
+            tracing.end_span(self._tracer, span, status, version, queue_us, compute_us)
         if self._log:
             fields = {
                 "model": model,

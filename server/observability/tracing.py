@@ -34,14 +34,29 @@ def start_span(tracer: Any, model: str, version: str, request_id: str) -> Any:
     )
 
 
-def end_span(span: Any, status: str, version: str) -> None:
+def end_span(
+    tracer: Any, span: Any, status: str, version: str, queue_us: int = 0, compute_us: int = 0
+) -> None:
+    """Ends a request's span; a request that ran gets child spans for its queue wait and its
+    batch's execution, placed from the engine's own timings."""
     from opentelemetry.trace import Status, StatusCode
 
+    if compute_us and getattr(span, "start_time", None):
+        _timed_child(tracer, span, "naiad.queue", span.start_time, queue_us)
+        _timed_child(tracer, span, "naiad.execute", span.start_time + queue_us * 1000, compute_us)
     span.set_attribute("naiad.version", version)
     span.set_attribute("rpc.grpc.status", status)
     if status != "OK":
         span.set_status(Status(StatusCode.ERROR, status))
     span.end()
+
+
+def _timed_child(tracer: Any, parent: Any, name: str, start_ns: int, duration_us: int) -> None:
+    from opentelemetry import trace
+
+    context = trace.set_span_in_context(parent)
+    child = tracer.start_span(name, context=context, start_time=start_ns)
+    child.end(end_time=start_ns + duration_us * 1000)
 
 
 class TraceContextInterceptor(grpc.aio.ServerInterceptor):

@@ -62,8 +62,15 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
         await front.stop(0)
         repository.stop()
 
-    spans = {span.attributes["naiad.request_id"]: span for span in exporter.get_finished_spans()}
+    finished = exporter.get_finished_spans()
+    spans = {s.attributes["naiad.request_id"]: s for s in finished if s.name == "naiad.infer"}
     traced = spans["t1"]
+    children = {
+        s.name: s for s in finished if s.parent and s.parent.span_id == traced.context.span_id
+    }
+    assert set(children) == {"naiad.queue", "naiad.execute"}
+    assert children["naiad.queue"].end_time <= children["naiad.execute"].start_time
+    assert children["naiad.execute"].end_time <= traced.end_time
     assert traced.name == "naiad.infer"
     assert format(traced.context.trace_id, "032x") == TRACE_ID
     assert traced.parent is not None and format(traced.parent.span_id, "016x") == PARENT_ID
