@@ -113,9 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(scenarios.bundled_names()))
         return 0
     if args.command == "models":
-        from bench.models import signature_for
+        from bench.models import signature_for, target_signature
 
-        print(signature_for(scenarios.load(args.scenario).model).repository)
+        chosen = scenarios.load(args.scenario)
+        signature = signature_for(chosen.model)
+        print(signature.repository)
+        for target in chosen.targets:
+            if target.has_variant:
+                served = target_signature(chosen.model, target, signature)
+                print(f"{target.label}: {served.repository}")
         return 0
     # Imported late so that "list" and "compare" stay quick.
     from bench.progress import Progress

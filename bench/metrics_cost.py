@@ -108,7 +108,10 @@ def main() -> None:
     variants = inputs.make_inputs(signature, chosen.request, chosen.request.batch_size)
     payloads = inputs.encode_requests(signature, chosen.request, variants, "")
     log_dir = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
-    running = [targets.start(spec, signature, log_dir) for spec in chosen.targets]
+    running = [
+        targets.start(spec, models.target_signature(chosen.model, spec, signature), log_dir)
+        for spec in chosen.targets
+    ]
     stop, scrapes = threading.Event(), [0]
     try:
         for target in running:

@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format, text_format
 
-from bench.scenario import ModelSpec
+from bench.scenario import ModelSpec, TargetSpec, target_model
 from naiad_client import Client
 from naiad_protocol import model_config_pb2 as mc
 
@@ -144,15 +146,41 @@ def _cached_onnx(spec: ModelSpec, root: Path) -> Path:
     return path
 
 
+def naiad_executable() -> str:
+    """The ``naiad`` console script: beside this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / "naiad"
+    found = str(beside) if beside.exists() else shutil.which("naiad")
+    if not found:
+        raise RuntimeError("naiad is not installed (no 'naiad' beside python or on PATH)")
+    return found
+
+
+def _cached_quantized(fp32_path: Path, mode: str) -> Path:
+    """The INT8 copy ``naiad quantize --mode MODE`` makes of an FP32 model, made once."""
+    path = fp32_path.with_name(f"{fp32_path.stem}-int8-{mode}.onnx")
+    if not path.exists():
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.onnx")
+        command = [naiad_executable(), "quantize", str(fp32_path), str(partial), "--mode", mode]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-2000:]}")
+        partial.replace(path)
+    return path
+
+
 def ensure_generated(spec: ModelSpec, root: Path | None = None) -> Signature:
     """Builds the scenario's model repository in the cache unless it is already there."""
     root = root or cache_dir()
     key = _key(spec.name, spec.num_in, spec.hidden, spec.num_out, spec.seed, spec.max_batch_size)
-    repository = root / f"{spec.name}-{key}-{_key(spec.config)}"
+    suffix = f"-int8-{spec.quantize}" if spec.quantize else ""
+    repository = root / f"{spec.name}-{key}-{_key(spec.config)}{suffix}"
     signature = generated_signature(spec, repository)
     if (repository / spec.name / "config.pbtxt").exists():
         return signature
     onnx_path = _cached_onnx(spec, root)
+    if spec.quantize:
+        onnx_path = _cached_quantized(onnx_path, spec.quantize)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
     try:
         version_dir = staging / spec.name / "1"
@@ -223,6 +251,14 @@ def signature_for(spec: ModelSpec, url: str | None = None) -> Signature:
     if url:
         return server_signature(url, spec.name, spec.version)
     raise ValueError(f"model {spec.name}: no generator, no repository and no server to ask")
+
+
+def target_signature(model: ModelSpec, target: TargetSpec, base: Signature) -> Signature:
+    """The signature of the model ``target`` serves: ``base`` (the scenario's), or that of the
+    target's generated variant."""
+    if not target.has_variant:
+        return base
+    return ensure_generated(target_model(model, target))
 
 
 def server_signature(url: str, name: str, version: str = "") -> Signature:

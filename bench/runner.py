@@ -63,7 +63,8 @@ class Runner:
         try:
             for spec in scenario.targets:
                 self.progress(f"starting {spec.label}")
-                started.append(targets.start(spec, signature, self.out_dir))
+                served = models.target_signature(scenario.model, spec, signature)
+                started.append(targets.start(spec, served, self.out_dir))
             for mode in scenario.request.modes:
                 for level in scenario.load.levels:
                     for target in started:

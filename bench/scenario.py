@@ -9,9 +9,18 @@ from typing import Any
 
 import tomllib
 
+from naiad_protocol import model_config_pb2
+
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MODES = ("sync", "async", "stream")
 TARGET_KINDS = ("naiad", "grpc-noop", "naive", "onnxruntime-inprocess", "url")
+QUANTIZE_MODES = ("dynamic",)
+_CONFIG_FIELDS = {
+    name: f.name
+    for f in model_config_pb2.ModelConfig.DESCRIPTOR.fields
+    for name in (f.name, f.json_name)
+}
+"""ModelConfig field names, snake_case and JSON camelCase, to the snake_case name."""
 
 
 class ScenarioError(ValueError):
@@ -42,6 +51,8 @@ class ModelSpec:
     """An existing model repository (with ``generate`` = none), or None."""
     version: str = ""
     """Version to request; "" lets the server choose."""
+    quantize: str | None = None
+    """Serve an INT8 copy made by ``naiad quantize --mode QUANTIZE`` ("dynamic"), or None."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,15 @@ class TargetSpec:
     """For kind "naiad": extra ``naiad serve`` arguments."""
     batch_size: int | None = None
     """For kind "onnxruntime-inprocess": rows per run (default: the request batch size)."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """For kind "naiad": ModelConfig fields merged over [model.config] (see ``merge_config``)."""
+    quantize: str | None = None
+    """For kind "naiad": serve the model's INT8 copy made with this ``naiad quantize`` mode."""
+
+    @property
+    def has_variant(self) -> bool:
+        """Whether the target serves its own variant of the scenario's model."""
+        return bool(self.config) or self.quantize is not None
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,36 @@ def _target(entry: str | dict[str, Any]) -> TargetSpec:
         raise ScenarioError(f"unknown target kind {target.kind!r}; one of {TARGET_KINDS}")
     if target.kind == "url" and not target.url:
         raise ScenarioError("a url target needs url = 'host:port'")
+    if target.has_variant and target.kind != "naiad":
+        raise ScenarioError(f"target {target.label!r}: config and quantize are for naiad targets")
     return target
+
+
+def merge_config(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` over ``base`` (ModelConfig fields in JSON form): a key set to false removes
+    it, any other value replaces it whole (tables are not merged key by key)."""
+    unknown = sorted(set(changes) - set(_CONFIG_FIELDS))
+    if unknown:
+        raise ScenarioError(f"unknown ModelConfig fields in a target's config: {unknown}")
+    # Keys are compared by field, so dynamicBatching and dynamic_batching are one key.
+    merged = {_CONFIG_FIELDS.get(key, key): value for key, value in base.items()}
+    for key, value in changes.items():
+        if value is False:
+            merged.pop(_CONFIG_FIELDS[key], None)
+        else:
+            merged[_CONFIG_FIELDS[key]] = value
+    return merged
+
+
+def target_model(model: ModelSpec, target: TargetSpec) -> ModelSpec:
+    """The model a target serves: the scenario's, or the target's variant of it."""
+    if not target.has_variant:
+        return model
+    return dataclasses.replace(
+        model,
+        config=merge_config(model.config, target.config),
+        quantize=target.quantize or model.quantize,
+    )
 
 
 def validate(scenario: Scenario) -> Scenario:
@@ -184,6 +233,14 @@ def validate(scenario: Scenario) -> Scenario:
         raise ScenarioError(
             f"model.generate must be 'mlp' or 'none', not {scenario.model.generate!r}"
         )
+    variants = [t for t in scenario.targets if t.has_variant]
+    if variants and scenario.model.generate != "mlp":
+        raise ScenarioError("targets with their own config or quantize need a generated model")
+    for model in [scenario.model, *(target_model(scenario.model, t) for t in variants)]:
+        if model.quantize is not None and model.quantize not in QUANTIZE_MODES:
+            raise ScenarioError(f"quantize must be one of {QUANTIZE_MODES}, not {model.quantize!r}")
+        if model.quantize is not None and model.generate != "mlp":
+            raise ScenarioError("quantize needs a generated model")
     if scenario.model.generate is None and not scenario.model.repository:
         needs_files = {t.kind for t in scenario.targets} - {"url"}
         if needs_files:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bench.models import Signature
+from bench.models import Signature, naiad_executable
 from bench.scenario import TargetSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,15 +111,6 @@ def local_address(address: str) -> str:
     if host in ("0.0.0.0", "[::]", "::", ""):
         host = "127.0.0.1"
     return f"{host}:{port}"
-
-
-def naiad_executable() -> str:
-    """The ``naiad`` console script: beside this Python first, then on PATH."""
-    beside = Path(sys.executable).parent / "naiad"
-    found = str(beside) if beside.exists() else shutil.which("naiad")
-    if not found:
-        raise RuntimeError("naiad is not installed (no 'naiad' beside python or on PATH)")
-    return found
 
 
 def naiad_command(executable: str, repository: str, extra: tuple[str, ...]) -> list[str]:
