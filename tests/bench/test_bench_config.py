@@ -160,7 +160,9 @@ def test_perf_analyzer_csv_becomes_a_row():
     assert report.summary_line(row)
 
 
-def test_perf_analyzer_command(tmp_path):
+def test_perf_analyzer_command(tmp_path, monkeypatch):
+    # The command line is what is under test, not where perf_analyzer is installed.
+    monkeypatch.setattr(perf_analyzer, "executable", lambda: "perf_analyzer")
     built = scenario.from_dict(
         {
             "targets": ["grpc-noop"],
