@@ -163,10 +163,12 @@ void bind_scheduler(py::module_& m) {
       .def(
           "enqueue",
           [](Scheduler& s, uint64_t task_id, uint32_t rows, uint64_t shape_key, uint32_t priority,
-             int64_t timeout_us) {
-            return s.enqueue(TaskSpec{task_id, rows, shape_key, priority, timeout_us});
+             int64_t timeout_us, bool wake_consumer) {
+            return s.enqueue(
+                TaskSpec{task_id, rows, shape_key, priority, timeout_us, wake_consumer});
           },
-          "task_id"_a, "rows"_a, "shape_key"_a, "priority"_a = 0, "timeout_us"_a = 0)
+          "task_id"_a, "rows"_a, "shape_key"_a, "priority"_a = 0, "timeout_us"_a = 0,
+          "wake_consumer"_a = true)
       .def("cancel", &Scheduler::cancel, "task_id"_a)
       .def("next_batch", &Scheduler::next_batch, Blocking())
       .def("try_next_batch", &Scheduler::try_next_batch)

@@ -194,9 +194,17 @@ class Scheduler:
     def __init__(self, options: SchedulerOptions, clock: Clock | None = None) -> None:
         """clock None: a SteadyClock. Raises ValueError for invalid options."""
     def enqueue(
-        self, task_id: int, rows: int, shape_key: int, priority: int = 0, timeout_us: int = 0
+        self,
+        task_id: int,
+        rows: int,
+        shape_key: int,
+        priority: int = 0,
+        timeout_us: int = 0,
+        wake_consumer: bool = True,
     ) -> EnqueueResult:
         """Never blocks. priority 0: the default level. timeout_us 0: the level's default.
+        wake_consumer False: no thread blocked in next_batch() is woken (the caller takes the
+        batch itself with try_next_batch(), and poke()s if it leaves tasks queued).
         Raises ValueError for rows outside 1..max_batch_size, priority above priority_levels,
         timeout_us < 0, or a task_id still queued."""
     def cancel(self, task_id: int) -> bool:

@@ -86,7 +86,7 @@ EnqueueResult Scheduler::enqueue(const TaskSpec& task) {
     new_earliest_deadline = queued.deadline_ns < queue_.earliest_deadline_ns();
     queue_.push(queued);
   }
-  batch_cv_.notify_one();
+  if (task.wake_consumer) batch_cv_.notify_one();
   if (new_earliest_deadline) expired_cv_.notify_all();
   return EnqueueResult::kOk;
 }

@@ -9,7 +9,7 @@ from naiad.engine.served_model import ServedModel
 from naiad.runtime.instances import effective_instance_groups, plan_instances
 from naiad.runtime.onnx import gpu_status, load_instances
 from naiad.runtime.threads import cpu_budget
-from naiad.runtime.warmup import run_warmup
+from naiad.runtime.warmup import run_cost_ns, run_warmup
 from naiad_protocol import model_config_pb2
 
 log = logging.getLogger("naiad.engine")
@@ -32,6 +32,7 @@ def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelCon
     try:
         for instance in instances:
             run_warmup(instance, settings)
+        cost_ns = run_cost_ns(instances[0], settings)
     except BaseException:
         for instance in instances:
             instance.close()
@@ -44,4 +45,4 @@ def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelCon
         effective.instance_group.add(
             name=group.name, count=group.count, kind=group.kind.value, gpus=list(group.gpus)
         )
-    return ServedModel(settings, effective, instances)
+    return ServedModel(settings, effective, instances, run_cost_ns=cost_ns)

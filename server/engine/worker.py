@@ -15,7 +15,7 @@ from naiad.config.settings import ModelSettings
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import Admission
 from naiad.errors import NaiadError
-from naiad.native import Scheduler
+from naiad.native import Batch, Scheduler
 from naiad.runtime.model import Model
 
 log = logging.getLogger("naiad.engine")
@@ -43,40 +43,51 @@ def serve_batches(
     take: Callable[[list[int]], list[Pending]],
 ) -> None:
     """Runs batches until the scheduler is closed and drained. Never raises."""
-    clock = time.perf_counter_ns
     while (batch := scheduler.next_batch()) is not None:
-        tasks = take(batch.task_ids)
-        t0 = clock()
-        t1 = t2 = t0
-        try:
-            output_names = _union_of_outputs(tasks)
-            inputs = _gather(tasks, settings)
-            t1 = clock()
-            arrays = model.run(inputs, output_names)
-            t2 = clock()
-            outcomes: list[Outcome] = _scatter(
-                tasks, dict(zip(output_names, arrays, strict=True)), settings
-            )
-            ok = True
-        except Exception as exc:  # noqa: BLE001 - a failing model must not kill its worker
-            log.warning(
-                "model '%s' version %d failed a batch: %s", settings.name, settings.version, exc
-            )
-            error = (
-                exc
-                if isinstance(exc, NaiadError)
-                else NaiadError(f"model '{settings.name}' failed: {exc}")
-            )
-            outcomes = [error] * len(tasks)
-            ok = False
-        t3 = clock()
-        scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
-        if ok:
-            compute_us = (t3 - t0) // 1000
-            for task, outcome in zip(tasks, outcomes, strict=True):
-                outcome.queue_us = (t0 - task.submitted_ns) // 1000  # type: ignore[union-attr]
-                outcome.compute_us = compute_us  # type: ignore[union-attr]
+        tasks, outcomes = run_batch(scheduler, model, settings, take(batch.task_ids), batch)
         deliver(tasks, outcomes)
+
+
+def run_batch(
+    scheduler: Scheduler,
+    model: Model,
+    settings: ModelSettings,
+    tasks: list[Pending],
+    batch: Batch,
+) -> tuple[list[Pending], list[Outcome]]:
+    """Runs one batch and reports it to the scheduler; returns each task's outcome."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    t1 = t2 = t0
+    try:
+        output_names = _union_of_outputs(tasks)
+        inputs = _gather(tasks, settings)
+        t1 = clock()
+        arrays = model.run(inputs, output_names)
+        t2 = clock()
+        outcomes: list[Outcome] = _scatter(
+            tasks, dict(zip(output_names, arrays, strict=True)), settings
+        )
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - a failing model must not kill its worker
+        log.warning(
+            "model '%s' version %d failed a batch: %s", settings.name, settings.version, exc
+        )
+        error = (
+            exc
+            if isinstance(exc, NaiadError)
+            else NaiadError(f"model '{settings.name}' failed: {exc}")
+        )
+        outcomes = [error] * len(tasks)
+        ok = False
+    t3 = clock()
+    scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
+    if ok:
+        compute_us = (t3 - t0) // 1000
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            outcome.queue_us = (t0 - task.submitted_ns) // 1000  # type: ignore[union-attr]
+            outcome.compute_us = compute_us  # type: ignore[union-attr]
+    return tasks, outcomes
 
 
 def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
@@ -88,12 +99,12 @@ def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
         group[1].append(outcome)
     for loop, (group_tasks, group_outcomes) in by_loop.items():
         try:
-            loop.call_soon_threadsafe(_settle, group_tasks, group_outcomes)
+            loop.call_soon_threadsafe(settle, group_tasks, group_outcomes)
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
 
 
-def _settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
+def settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
     for task, outcome in zip(tasks, outcomes, strict=True):
         future = task.future
         if future.done():

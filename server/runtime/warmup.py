@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,29 @@ def run_warmup(model: Model, settings: ModelSettings) -> None:
             sample.count,
             model.description,
         )
+
+
+def run_cost_ns(model: Model, settings: ModelSettings, runs: int = 15) -> int | None:
+    """Median time of one run at batch 1 on zero inputs (variable dims as 1), or None when
+    the model cannot run such an input."""
+    inputs = {
+        spec.name: (spec.datatype.wire, tuple(max(d, 1) for d in spec.dims), "zero", "")
+        for spec in settings.inputs
+        if not spec.optional
+    }
+    sample = WarmupSample(name="cost probe", batch_size=1, inputs=inputs)
+    output_names = [o.name for o in settings.outputs]
+    try:
+        arrays = warmup_inputs(sample, settings)
+        model.run(arrays, output_names)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            model.run(arrays, output_names)
+            times.append(time.perf_counter_ns() - start)
+    except Exception:  # noqa: BLE001 - a model that needs real data is simply not probed
+        return None
+    return sorted(times)[len(times) // 2]
 
 
 def _zeros(dtype: datatypes.DataType, shape: tuple[int, ...]) -> np.ndarray:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,17 @@ class ServerProcess:
 
     def output(self) -> str:
         return "".join(self.log)
+
+    def metric(self, name: str, model: str) -> float:
+        """One series of the server's Prometheus metrics for `model` (0 when absent)."""
+        ready = next(line for line in self.log if line.startswith(READY_PREFIX))
+        address = dict(pair.split("=", 1) for pair in ready.split()[2:])["metrics"]
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + "{") and f'model="{model}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
 
 @contextmanager

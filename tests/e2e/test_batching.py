@@ -37,8 +37,8 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
         {
             "batched": {1: lambda p: identity(p, "FP32", [3])},
             "overload": {1: lambda p: heavy(p, depth=100)},
-            "timeouts": {1: lambda p: heavy(p, width=1024, depth=400)},
-            "deadlines": {1: lambda p: heavy(p, width=1024, depth=400)},
+            "timeouts": {1: lambda p: heavy(p, width=1024, depth=1000)},
+            "deadlines": {1: lambda p: heavy(p, width=1024, depth=1000)},
         },
         configs={"batched": BATCHED, "overload": OVERLOAD, "timeouts": TIMEOUTS},
     )

@@ -28,7 +28,7 @@ def repo(tmp_path):  # type: ignore[no-untyped-def]
                 3: lambda p: mlp(p, 8, 16, 4, seed=3),
             },
             "beta": {1: lambda p: mlp(p, 8, 16, 4)},
-            "slow": {1: lambda p: heavy(p, depth=200)},
+            "slow": {1: lambda p: heavy(p, width=1024, depth=1000)},
         },  # fmt: skip
         configs={
             "broken": 'name: "broken"\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 1 ] } ]\n',
@@ -88,7 +88,7 @@ def test_load_refused_without_explicit_mode(serve, repo) -> None:
 def test_unload_lets_in_flight_requests_finish(serve, repo) -> None:
     with serve(repo, "--model-control-mode", "explicit", "--load-model", "*") as server, \
             grpcclient.InferenceServerClient(server.url) as client:  # fmt: skip
-        x = np.ones((4, 512), dtype=np.float32)
+        x = np.ones((4, 1024), dtype=np.float32)
         answers: list[tuple[object, object]] = []
         done = threading.Semaphore(0)
 
@@ -98,15 +98,16 @@ def test_unload_lets_in_flight_requests_finish(serve, repo) -> None:
 
         for _ in range(3):
             client.async_infer("slow", [tensor("INPUT0", x, "FP32")], callback=collect)
-        # Wait until the server is running the first of them, then unload under them.
-        for _ in range(500):
-            stats = client.get_inference_statistics("slow", as_json=True)["model_stats"][0]
-            if int(stats["inference_stats"].get("queue", {}).get("count", 0)) >= 1:
+        # Wait until the server holds all three (one running, two queued), then act under them.
+        for _ in range(2000):
+            if server.metric("nv_inference_pending_request_count", "slow") == 2:
                 break
             threading.Event().wait(0.005)
+        else:
+            raise AssertionError("the three requests never waited in the server together")
         client.unload_model("slow")
         for _ in range(3):
             assert done.acquire(timeout=60)
         assert [e for _, e in answers] == [None, None, None]
-        assert all(r.as_numpy("OUTPUT0").shape == (4, 512) for r, _ in answers)  # type: ignore[attr-defined]
+        assert all(r.as_numpy("OUTPUT0").shape == (4, 1024) for r, _ in answers)  # type: ignore[attr-defined]
         assert not client.is_model_ready("slow")

@@ -13,7 +13,9 @@ from modelgen import write_repository
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_zero(serve, tmp_path) -> None:
-    repo = write_repository(tmp_path / "repo", {"slow": {1: lambda p: heavy(p, depth=200)}})
+    repo = write_repository(
+        tmp_path / "repo", {"slow": {1: lambda p: heavy(p, width=1024, depth=1000)}}
+    )
     with serve(repo) as server:
         client = grpcclient.InferenceServerClient(server.url)
         answers: list[tuple[object, object]] = []
@@ -23,14 +25,16 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(serve, tmp_path) -> 
             answers.append((result, error))
             done.release()
 
-        x = np.ones((4, 512), dtype=np.float32)
+        x = np.ones((4, 1024), dtype=np.float32)
         for _ in range(3):
             client.async_infer("slow", [tensor("INPUT0", x, "FP32")], callback=collect)
-        for _ in range(500):
-            stats = client.get_inference_statistics("slow", as_json=True)["model_stats"][0]
-            if int(stats["inference_stats"].get("queue", {}).get("count", 0)) >= 1:
+        # Wait until the server holds all three (one running, two queued), then act under them.
+        for _ in range(2000):
+            if server.metric("nv_inference_pending_request_count", "slow") == 2:
                 break
             threading.Event().wait(0.005)
+        else:
+            raise AssertionError("the three requests never waited in the server together")
         server.process.send_signal(signal.SIGTERM)
         for _ in range(3):
             assert done.acquire(timeout=60), server.output()

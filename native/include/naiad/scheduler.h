@@ -55,6 +55,9 @@ struct TaskSpec {
   uint32_t priority = 0;
   // The request's own queue timeout (its `timeout` parameter); 0: none.
   int64_t timeout_us = 0;
+  // Whether to wake a thread blocked in next_batch(). A caller that takes the batch itself
+  // with try_next_batch() passes false, and poke()s the waiters if it leaves tasks behind.
+  bool wake_consumer = true;
 };
 
 // A batch handed to exactly one caller of next_batch()/try_next_batch().

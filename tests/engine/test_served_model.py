@@ -1,0 +1,71 @@
+"""ServedModel with a fake Model: where batches run, and that every caller gets its own rows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from naiad.config.settings import BatchingPolicy, ExecutionOptions, ModelSettings, TensorSpec
+from naiad.datatypes import BY_WIRE
+from naiad.engine.request import InferInput, InferRequest
+from naiad.engine.served_model import INLINE_BELOW_NS, ServedModel
+from naiad_protocol import model_config_pb2
+
+
+class DoublingModel:
+    """Returns 2 * INPUT0 and records which threads ran it."""
+
+    description = "fake"
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def run(self, inputs: dict[str, np.ndarray], output_names: list[str]) -> list[np.ndarray]:
+        self.threads.append(threading.current_thread().name)
+        return [inputs["INPUT0"] * 2]
+
+    def close(self) -> None:
+        pass
+
+
+def settings() -> ModelSettings:
+    fp32 = BY_WIRE["FP32"]
+    return ModelSettings(
+        name="double",
+        version=1,
+        model_path="",
+        max_batch_size=8,
+        inputs=(TensorSpec("INPUT0", fp32, (3,)),),
+        outputs=(TensorSpec("OUTPUT0", fp32, (3,)),),
+        batching=BatchingPolicy(enabled=True),
+        instance_groups=(),
+        execution=ExecutionOptions(),
+    )
+
+
+def request(i: int) -> InferRequest:
+    x = np.full((1, 3), i, dtype=np.float32)
+    return InferRequest("double", "", str(i), [InferInput("INPUT0", BY_WIRE["FP32"], (1, 3), x)])
+
+
+@pytest.mark.parametrize(
+    ("cost_ns", "runs_on_loop"), [(1_000, True), (INLINE_BELOW_NS * 10, False), (None, False)]
+)
+async def test_cheap_models_run_ready_batches_on_the_event_loop(cost_ns, runs_on_loop) -> None:
+    model = DoublingModel()
+    served = ServedModel(settings(), model_config_pb2.ModelConfig(), [model], run_cost_ns=cost_ns)
+    try:
+        answers = await asyncio.gather(*(served.submit(request(i)) for i in range(20)))
+    finally:
+        await asyncio.to_thread(served.stop)
+    for i, answer in enumerate(answers):
+        assert answer.id == str(i)
+        np.testing.assert_array_equal(answer.outputs[0].data, np.full((1, 3), 2 * i))
+    on_loop = [name == threading.main_thread().name for name in model.threads]
+    assert all(on_loop) if runs_on_loop else not any(on_loop)
+    stats = served.stats()
+    assert stats.success_count == 20 and stats.inference_count == 20
+    assert stats.execution_count == len(model.threads)
