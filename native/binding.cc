@@ -123,6 +123,7 @@ void bind_stats(py::module_& m) {
       .def_readonly("execution_count", &SchedulerStats::execution_count)
       .def_readonly("last_inference_ms", &SchedulerStats::last_inference_ms)
       .def_readonly("rejected_count", &SchedulerStats::rejected_count)
+      .def_readonly("timed_out_count", &SchedulerStats::timed_out_count)
       .def_readonly("canceled_count", &SchedulerStats::canceled_count)
       .def_readonly("backend_failure_count", &SchedulerStats::backend_failure_count)
       .def_readonly("other_failure_count", &SchedulerStats::other_failure_count)

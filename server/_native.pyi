@@ -160,6 +160,9 @@ class Stats:
     def rejected_count(self) -> int:
         """Queue full, queue timeout (REJECT), dropped by abort(), record_failure(REJECTED)."""
     @property
+    def timed_out_count(self) -> int:
+        """The part of rejected_count that waited past its queue timeout (REJECT action)."""
+    @property
     def canceled_count(self) -> int: ...
     @property
     def backend_failure_count(self) -> int: ...

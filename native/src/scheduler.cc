@@ -108,6 +108,7 @@ void Scheduler::expire_locked(int64_t now_ns) {
     stats_.record_failure(FailureReason::kRejected, 1, now_ns - task.enqueue_ns);
     expired_ids_.push_back(task.task_id);
   }
+  stats_.record_timed_out(rejected_.size());
   expired_cv_.notify_all();
 }
 

@@ -33,6 +33,8 @@ void StatsRecorder::record_queued(int64_t queue_ns) {
   totals_.queue_duration_us.observe(static_cast<double>(queue_ns) / 1e3);
 }
 
+void StatsRecorder::record_timed_out(uint64_t count) { totals_.timed_out_count += count; }
+
 void StatsRecorder::record_failure(FailureReason reason, uint64_t count, int64_t total_ns) {
   totals_.fail.add(count, total_ns);
   switch (reason) {

@@ -108,6 +108,14 @@ def _triton_counters(reports: list[VersionReport]) -> Iterator[Metric]:
             labels = {**dict(zip(LABELS, _labels(report), strict=True)), "reason": reason}
             failures.add_sample(name, labels, report.totals.counters[field])
     yield failures
+    name = "naiad_inference_queue_timeout_count"
+    timeouts = _counter(
+        name, "Requests rejected after waiting past their queue timeout (counted in REJECTED too)"
+    )
+    for report in reports:
+        labels = dict(zip(LABELS, _labels(report), strict=True))
+        timeouts.add_sample(name, labels, report.totals.counters["timed_out_count"])
+    yield timeouts
 
 
 def _gauges(reports: list[VersionReport]) -> Iterator[Metric]:

@@ -145,6 +145,7 @@ def test_queue_full_and_timeouts() -> None:
     # Task 4 timed out with DELAY: it stays queued but goes behind task 5.
     assert [ids(scheduler.try_next_batch()) for _ in range(3)] == [[5], [4], []]
     assert scheduler.stats().rejected_count == 3
+    assert scheduler.stats().timed_out_count == 2  # the queue-full one did not time out
 
 
 def test_cancel_close_and_abort() -> None:

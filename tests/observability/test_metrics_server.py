@@ -110,6 +110,9 @@ async def test_counts_after_a_known_mix_of_requests(repository: Path) -> None:
         value = samples.value("nv_inference_request_failure", model=model, reason=reason)
         assert value == count, (model, reason)
     assert not samples.find("nv_inference_request_success", model="missing")
+    # Of held's two REJECTED, one was the queue-full rejection and one its queue timeout.
+    assert samples.value("naiad_inference_queue_timeout_count", model="held") == 1
+    assert samples.value("naiad_inference_queue_timeout_count", model="fast") == 0
 
     by_name = {s.name: s for s in stats.model_stats}
     for model in ("fast", "held"):

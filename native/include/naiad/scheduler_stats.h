@@ -69,6 +69,8 @@ struct SchedulerStats {
   uint64_t execution_count = 0;  // successful batches
   int64_t last_inference_ms = 0;  // system_clock ms since the epoch at the last finish_batch, or 0
   uint64_t rejected_count = 0;
+  // The part of rejected_count that waited past its queue timeout (REJECT action).
+  uint64_t timed_out_count = 0;
   uint64_t canceled_count = 0;
   uint64_t backend_failure_count = 0;
   uint64_t other_failure_count = 0;
@@ -90,6 +92,8 @@ class StatsRecorder {
 
   // `count` requests failed for `reason`, having existed `total_ns` together.
   void record_failure(FailureReason reason, uint64_t count, int64_t total_ns);
+  // Of the failures just recorded as kRejected, `count` waited past their queue timeout.
+  void record_timed_out(uint64_t count);
 
   // A batch of `rows` rows succeeded; `request_ns` holds each request's enqueue -> finish time.
   void record_success(uint32_t rows, const std::vector<int64_t>& request_ns,
