@@ -58,12 +58,3 @@ def from_config(name: str) -> DataType:
         return BY_CONFIG[name]
     except KeyError:
         raise InvalidArgument(f"unsupported config data_type '{name}'") from None
-
-
-def from_numpy(dtype: np.dtype) -> DataType:
-    if dtype.kind in ("O", "S", "U"):
-        return BY_WIRE["BYTES"]
-    for t in _TABLE:
-        if t.numpy == dtype:
-            return t
-    raise InvalidArgument(f"unsupported numpy dtype '{dtype}'")

@@ -49,10 +49,6 @@ class Unimplemented(NaiadError):
     code = ErrorCode.UNIMPLEMENTED
 
 
-class Cancelled(NaiadError):
-    code = ErrorCode.CANCELLED
-
-
 class ModelLoadError(NaiadError):
     """A model (or version) could not be loaded; the message says why."""
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from naiad.config.settings import ModelSettings
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.validation import admit
-from naiad.engine.worker import Pending, deliver, run_batch, serve_batches, settle
+from naiad.engine.worker import Pending, deliver, run_batch, serve_batches
 from naiad.errors import InvalidArgument, Unavailable
 from naiad.native import EnqueueResult, FailureReason, Scheduler, Stats, scheduler_options
 from naiad.runtime.model import Model
@@ -124,21 +124,13 @@ class ServedModel:
             tasks = self._take(batch.task_ids)
             model = self._instances[0]
             tasks, outcomes = run_batch(self._scheduler, model, self.settings, tasks, batch)
-        loop = asyncio.get_running_loop()
         if self._scheduler.num_pending and not self._inline_scheduled:
             self._inline_scheduled = True  # more than one batch was waiting
-            loop.call_soon(self._run_ready_batch_here)
-        if all(task.loop is loop for task in tasks):
-            settle(tasks, outcomes)
-        else:
-            deliver(tasks, outcomes)
+            asyncio.get_running_loop().call_soon(self._run_ready_batch_here)
+        deliver(tasks, outcomes)
 
     def stats(self) -> Stats:
         return self._scheduler.stats()
-
-    @property
-    def descriptions(self) -> list[str]:
-        return [model.description for model in self._instances]
 
     def stop(self) -> None:
         """Stops accepting, finishes every accepted request, then releases the instances."""

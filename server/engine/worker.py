@@ -61,7 +61,7 @@ def run_batch(
     t1 = t2 = t0
     try:
         output_names = _union_of_outputs(tasks)
-        inputs = _gather(tasks, settings)
+        inputs = _gather(tasks)
         t1 = clock()
         arrays = model.run(inputs, output_names)
         t2 = clock()
@@ -91,20 +91,28 @@ def run_batch(
 
 
 def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
-    """Settles the tasks' futures with one event-loop wake-up per loop (normally one per batch)."""
+    """Settles the tasks' futures: directly on their own loop's thread, else with one event-loop
+    wake-up per loop (normally one per batch)."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None  # a worker thread
     by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Pending], list[Outcome]]] = {}
     for task, outcome in zip(tasks, outcomes, strict=True):
         group = by_loop.setdefault(task.loop, ([], []))
         group[0].append(task)
         group[1].append(outcome)
     for loop, (group_tasks, group_outcomes) in by_loop.items():
+        if loop is here:
+            _settle(group_tasks, group_outcomes)
+            continue
         try:
-            loop.call_soon_threadsafe(settle, group_tasks, group_outcomes)
+            loop.call_soon_threadsafe(_settle, group_tasks, group_outcomes)
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
 
 
-def settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
+def _settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
     for task, outcome in zip(tasks, outcomes, strict=True):
         future = task.future
         if future.done():
@@ -125,7 +133,7 @@ def _union_of_outputs(tasks: list[Pending]) -> list[str]:
     return list(names)
 
 
-def _gather(tasks: list[Pending], settings: ModelSettings) -> dict[str, np.ndarray]:
+def _gather(tasks: list[Pending]) -> dict[str, np.ndarray]:
     if len(tasks) == 1:
         return tasks[0].admission.inputs
     names = tasks[0].admission.inputs.keys()

@@ -30,10 +30,6 @@ R = TypeVar("R")
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]
 
 
-def status_of(error: NaiadError) -> grpc.StatusCode:
-    return STATUS[error.code]
-
-
 def unary(handler: Handler[R]) -> Handler[R]:
     """Wraps a unary handler so domain errors end the call with their status and message."""
 
