@@ -7,6 +7,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/eventfd.h>
+
+#include <cerrno>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -195,6 +198,18 @@ void bind_scheduler(py::module_& m) {
       .def_property_readonly("num_pending", &Scheduler::num_pending);
 }
 
+// Adds one to an eventfd's counter while keeping the GIL. Python's own os.eventfd_write drops the
+// GIL around the write, which hands it to the thread the write just woke; a worker that signals
+// an event loop and then starts its next batch would wait for that loop's whole burst of work.
+void signal_eventfd(int fd) {
+  int rc;
+  do {
+    rc = ::eventfd_write(fd, 1);
+  } while (rc != 0 && errno == EINTR);
+  // EAGAIN means the counter is saturated: the reader is already due to wake. Other errors mean
+  // the descriptor was closed with its loop, and nobody is left to wake.
+}
+
 }  // namespace
 }  // namespace naiad
 
@@ -204,4 +219,6 @@ PYBIND11_MODULE(_native, m) {
   naiad::bind_options(m);
   naiad::bind_stats(m);
   naiad::bind_scheduler(m);
+  m.def("signal_eventfd", &naiad::signal_eventfd, py::arg("fd"),
+        "Adds 1 to the eventfd's counter without releasing the GIL; errors are ignored.");
 }

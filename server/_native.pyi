@@ -246,3 +246,7 @@ class Scheduler:
     def closed(self) -> bool: ...
     @property
     def num_pending(self) -> int: ...
+
+def signal_eventfd(fd: int) -> None:
+    """Adds 1 to an eventfd's counter without releasing the GIL (os.eventfd_write releases it,
+    handing the GIL to the thread it wakes); errors such as a closed descriptor are ignored."""

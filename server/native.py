@@ -12,6 +12,7 @@ from naiad._native import (
     SchedulerOptions,
     Stats,
     SteadyClock,
+    signal_eventfd,
 )
 from naiad.config.settings import BatchingPolicy, TimeoutAction
 
@@ -25,6 +26,7 @@ __all__ = [
     "Stats",
     "SteadyClock",
     "scheduler_options",
+    "signal_eventfd",
 ]
 
 _TIMEOUT_ACTIONS = {

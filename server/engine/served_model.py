@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from naiad.config.settings import ModelSettings
+from naiad.engine.inbox import inbox_for
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.validation import admit
 from naiad.engine.worker import Pending, deliver, run_batch, serve_batches
@@ -86,7 +87,7 @@ class ServedModel:
         future: asyncio.Future[InferResponse] = loop.create_future()
         task_id = next(self._ids)
         self._pending[task_id] = Pending(
-            admission, request.id, future, loop, time.perf_counter_ns()
+            admission, request.id, future, inbox_for(loop), time.perf_counter_ns()
         )
         result = self._scheduler.enqueue(
             task_id,

@@ -12,6 +12,7 @@ from typing import TypeAlias
 import numpy as np
 
 from naiad.config.settings import ModelSettings
+from naiad.engine.inbox import Inbox, settle
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import Admission
 from naiad.errors import NaiadError
@@ -28,12 +29,28 @@ class Pending:
     admission: Admission
     request_id: str
     future: asyncio.Future[InferResponse]
-    loop: asyncio.AbstractEventLoop
+    inbox: Inbox
+    """Where the answer goes: the inbox of the loop the caller awaits on."""
     submitted_ns: int
     """time.perf_counter_ns() at submit."""
 
 
 Outcome: TypeAlias = InferResponse | NaiadError
+
+
+class Delivery:
+    """A finished batch's answers, handed back at most once."""
+
+    __slots__ = ("tasks", "outcomes")
+
+    def __init__(self, tasks: list[Pending], outcomes: list[Outcome]) -> None:
+        self.tasks = tasks
+        self.outcomes = outcomes
+
+    def hand_back(self) -> None:
+        if self.tasks:
+            deliver(self.tasks, self.outcomes)
+            self.tasks = []
 
 
 def serve_batches(
@@ -42,10 +59,25 @@ def serve_batches(
     settings: ModelSettings,
     take: Callable[[list[int]], list[Pending]],
 ) -> None:
-    """Runs batches until the scheduler is closed and drained. Never raises."""
-    while (batch := scheduler.next_batch()) is not None:
-        tasks, outcomes = run_batch(scheduler, model, settings, take(batch.task_ids), batch)
-        deliver(tasks, outcomes)
+    """Runs batches until the scheduler is closed and drained. Never raises.
+
+    While the next batch is ready, a batch's answers are handed back only once that next batch
+    is gathered, just before it runs: waking the event loop makes it compete for the GIL, and
+    its work on the answers then overlaps the model's run instead of holding the instance idle.
+    """
+    previous: Delivery | None = None
+    while True:
+        batch = scheduler.try_next_batch()
+        if batch is None:
+            if previous is not None:
+                previous.hand_back()  # nothing to overlap with: answer now
+            if (batch := scheduler.next_batch()) is None:
+                return
+        before_run = previous.hand_back if previous is not None else None
+        done = run_batch(scheduler, model, settings, take(batch.task_ids), batch, before_run)
+        if previous is not None:
+            previous.hand_back()  # no-op unless the batch failed before running
+        previous = Delivery(*done)
 
 
 def run_batch(
@@ -54,8 +86,12 @@ def run_batch(
     settings: ModelSettings,
     tasks: list[Pending],
     batch: Batch,
+    before_run: Callable[[], None] | None = None,
 ) -> tuple[list[Pending], list[Outcome]]:
-    """Runs one batch and reports it to the scheduler; returns each task's outcome."""
+    """Runs one batch and reports it to the scheduler; returns each task's outcome.
+
+    `before_run` is called once the inputs are gathered, right before the model runs.
+    """
     clock = time.perf_counter_ns
     t0 = clock()
     t1 = t2 = t0
@@ -63,6 +99,8 @@ def run_batch(
         output_names = _union_of_outputs(tasks)
         inputs = _gather(tasks)
         t1 = clock()
+        if before_run is not None:
+            before_run()
         arrays = model.run(inputs, output_names)
         t2 = clock()
         outcomes: list[Outcome] = _scatter(
@@ -91,36 +129,22 @@ def run_batch(
 
 
 def deliver(tasks: list[Pending], outcomes: list[Outcome]) -> None:
-    """Settles the tasks' futures: directly on their own loop's thread, else with one event-loop
-    wake-up per loop (normally one per batch)."""
+    """Settles the tasks' futures: directly on their own loop's thread, else through the loop's
+    inbox (one wake-up per loop, normally one per batch)."""
     try:
         here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         here = None  # a worker thread
-    by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Pending], list[Outcome]]] = {}
+    by_inbox: dict[Inbox, tuple[list[asyncio.Future[InferResponse]], list[Outcome]]] = {}
     for task, outcome in zip(tasks, outcomes, strict=True):
-        group = by_loop.setdefault(task.loop, ([], []))
-        group[0].append(task)
+        group = by_inbox.setdefault(task.inbox, ([], []))
+        group[0].append(task.future)
         group[1].append(outcome)
-    for loop, (group_tasks, group_outcomes) in by_loop.items():
-        if loop is here:
-            _settle(group_tasks, group_outcomes)
-            continue
-        try:
-            loop.call_soon_threadsafe(_settle, group_tasks, group_outcomes)
-        except RuntimeError:
-            pass  # the loop is closed: nobody is waiting any more
-
-
-def _settle(tasks: list[Pending], outcomes: list[Outcome]) -> None:
-    for task, outcome in zip(tasks, outcomes, strict=True):
-        future = task.future
-        if future.done():
-            continue  # the caller left; its answer is dropped
-        if isinstance(outcome, NaiadError):
-            future.set_exception(outcome)
+    for inbox, (futures, group_outcomes) in by_inbox.items():
+        if inbox.loop is here:
+            settle(futures, group_outcomes)
         else:
-            future.set_result(outcome)
+            inbox.post(futures, group_outcomes)
 
 
 def _union_of_outputs(tasks: list[Pending]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 import numpy as np
@@ -69,3 +70,34 @@ async def test_cheap_models_run_ready_batches_on_the_event_loop(cost_ns, runs_on
     stats = served.stats()
     assert stats.success_count == 20 and stats.inference_count == 20
     assert stats.execution_count == len(model.threads)
+
+
+class GatedModel(DoublingModel):
+    """Every run after the first blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def run(self, inputs: dict[str, np.ndarray], output_names: list[str]) -> list[np.ndarray]:
+        if self.threads:
+            self.release.wait(timeout=30)
+        return super().run(inputs, output_names)
+
+
+async def test_a_batch_is_answered_without_waiting_for_the_next_batch_to_run() -> None:
+    # The worker hands a batch's answers back just before it runs the next one, not after.
+    model = GatedModel()
+    served = ServedModel(
+        dataclasses.replace(settings(), max_batch_size=1), model_config_pb2.ModelConfig(), [model]
+    )
+    try:
+        futures = [served.submit(request(i)) for i in range(3)]
+        first = await asyncio.wait_for(futures[0], timeout=5)
+        assert first.id == "0" and not futures[1].done()
+        model.release.set()
+        answers = await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
+    finally:
+        model.release.set()
+        await asyncio.to_thread(served.stop)
+    assert [a.id for a in answers] == ["0", "1", "2"]
