@@ -4,6 +4,7 @@ inputs, its CSV report turned into the harness's result row."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import shutil
 import subprocess
@@ -19,14 +20,28 @@ SHARED_TOOL = REPO_ROOT.parent / "shared" / "tools" / "perf-analyzer"
 MODE_FLAGS = {"sync": ["--sync"], "async": ["--async"], "stream": ["--streaming"]}
 
 
+@functools.cache
 def executable() -> str:
-    """perf_analyzer on PATH, else the shared installer-wrapper (../shared/tools/perf-analyzer)."""
+    """perf_analyzer on PATH if it starts, else the shared installer-wrapper
+    (../shared/tools/perf-analyzer).
+
+    The tritonclient wheel puts a perf_analyzer on PATH that needs CUDA's runtime library to
+    start; where that is missing it cannot run at all, and the wrapper brings its own.
+    """
     found = shutil.which("perf_analyzer")
-    if found:
+    if found and _starts(found):
         return found
     if SHARED_TOOL.exists():
         return str(SHARED_TOOL)
     raise RuntimeError("perf_analyzer not found on PATH nor at " + str(SHARED_TOOL))
+
+
+def _starts(path: str) -> bool:
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def command(
