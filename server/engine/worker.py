@@ -66,22 +66,20 @@ def serve_batches(
     its work on the answers then overlaps the model's run instead of holding the instance idle.
     """
     previous: Delivery | None = None
-    try:
-        while True:
-            batch = scheduler.try_next_batch()
-            if batch is None:
-                if previous is not None:
-                    previous.hand_back()  # nothing to overlap with: answer now
-                if (batch := scheduler.next_batch()) is None:
-                    return
-            before_run = previous.hand_back if previous is not None else None
+    while True:
+        batch = scheduler.try_next_batch()
+        if batch is None:
+            if previous is not None:
+                previous.hand_back()  # nothing to overlap with: answer now
+            if (batch := scheduler.next_batch()) is None:
+                return
+        before_run = previous.hand_back if previous is not None else None
+        try:
             done = run_batch(scheduler, model, settings, take(batch.task_ids), batch, before_run)
+        finally:
             if previous is not None:
                 previous.hand_back()  # no-op unless the batch failed before running
-            previous = Delivery(*done)
-    finally:
-        if previous is not None:
-            previous.hand_back()
+        previous = Delivery(*done)
 
 
 def run_batch(
