@@ -25,6 +25,8 @@ PLATFORM = "onnxruntime_onnx"
 BACKEND = "onnxruntime"
 DEFAULT_MAX_BATCH_SIZE = 4
 """max_batch_size given to a batchable model whose config does not set one (Triton's value)."""
+DEFAULT_CPU_INSTANCES = 2
+"""instance_group count when a KIND_CPU group gives none (Triton's default for ONNX Runtime)."""
 
 _Tensor: TypeAlias = ModelInput | ModelOutput
 
@@ -151,19 +153,17 @@ def _fill(tensor: _Tensor, sig: TensorSignature, model: str, *, batching: bool) 
 
 def _complete_instance_groups(config: ModelConfig, *, gpu_available: bool) -> None:
     if not config.instance_group:
-        group = config.instance_group.add(name=config.name, count=1)
-        group.kind = ModelInstanceGroup.KIND_GPU if gpu_available else ModelInstanceGroup.KIND_CPU
-        if gpu_available:
-            group.gpus.append(0)
-        return
+        config.instance_group.add(name=config.name)
     for index, group in enumerate(config.instance_group):
         if not group.name:
             group.name = f"{config.name}_{index}"
-        if group.count == 0:
-            group.count = 1
         if group.kind == ModelInstanceGroup.KIND_AUTO:
             group.kind = (
                 ModelInstanceGroup.KIND_GPU if gpu_available else ModelInstanceGroup.KIND_CPU
             )
+        if group.count == 0:
+            # Triton's default for ONNX Runtime: two CPU instances, so one computes while the
+            # other's answers go out; one instance per listed GPU.
+            group.count = DEFAULT_CPU_INSTANCES if group.kind == ModelInstanceGroup.KIND_CPU else 1
         if group.kind == ModelInstanceGroup.KIND_GPU and not group.gpus:
             group.gpus.append(0)

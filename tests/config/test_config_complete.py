@@ -8,7 +8,7 @@ from pathlib import Path
 import modelgen
 import pytest
 
-from naiad.config.complete import DEFAULT_MAX_BATCH_SIZE, complete_config
+from naiad.config.complete import DEFAULT_CPU_INSTANCES, DEFAULT_MAX_BATCH_SIZE, complete_config
 from naiad.config.parse import parse_config_text
 from naiad.config.signature import read_signature
 from naiad.errors import ModelLoadError
@@ -34,7 +34,7 @@ def test_absent_config_is_completed_for_a_batching_model(complete: Complete) -> 
     (group,) = config.instance_group
     assert (group.name, group.count, group.kind, list(group.gpus)) == (
         "m",
-        1,
+        DEFAULT_CPU_INSTANCES,
         ModelInstanceGroup.KIND_CPU,
         [],
     )
@@ -44,6 +44,7 @@ def test_absent_config_is_completed_for_a_batching_model(complete: Complete) -> 
 def test_gpu_available_gives_a_gpu_group(complete: Complete) -> None:
     (group,) = complete(fp32_identity, gpu_available=True).instance_group
     assert group.kind == ModelInstanceGroup.KIND_GPU and list(group.gpus) == [0]
+    assert group.count == 1
 
 
 def test_fixed_first_dim_does_not_batch(complete: Complete) -> None:
@@ -106,15 +107,20 @@ def test_platform_and_backend_fill_each_other(complete: Complete) -> None:
 
 
 def test_instance_groups_are_normalised(complete: Complete) -> None:
-    text = "instance_group [{ kind: KIND_AUTO }, { count: 3 kind: KIND_GPU }]"
+    text = (
+        "instance_group [{ kind: KIND_AUTO }, { count: 3 kind: KIND_GPU },"
+        " { count: 1 kind: KIND_CPU }, { kind: KIND_GPU }]"
+    )
     cpu = complete(fp32_identity, text).instance_group
     assert [(g.name, g.count, g.kind) for g in cpu] == [
-        ("m_0", 1, ModelInstanceGroup.KIND_CPU),
+        ("m_0", DEFAULT_CPU_INSTANCES, ModelInstanceGroup.KIND_CPU),
         ("m_1", 3, ModelInstanceGroup.KIND_GPU),
+        ("m_2", 1, ModelInstanceGroup.KIND_CPU),
+        ("m_3", 1, ModelInstanceGroup.KIND_GPU),
     ]
     assert list(cpu[1].gpus) == [0]
     gpu = complete(fp32_identity, text, gpu_available=True).instance_group
-    assert gpu[0].kind == ModelInstanceGroup.KIND_GPU
+    assert (gpu[0].kind, gpu[0].count) == (ModelInstanceGroup.KIND_GPU, 1)
 
 
 @pytest.mark.parametrize("wire", modelgen.ALL_DATATYPES)

@@ -50,7 +50,7 @@ def test_defaults(check: Check, tmp_path: Path) -> None:
     assert settings.output("OUTPUT0") is not None and settings.batches
     assert settings.batching == BatchingPolicy(enabled=True)
     assert settings.batching.default_queue_policy.allow_timeout_override
-    assert settings.instance_groups == (InstanceGroup("m", 1, InstanceKind.CPU, ()),)
+    assert settings.instance_groups == (InstanceGroup("m", 2, InstanceKind.CPU, ()),)
     assert settings.execution.intra_op_threads == 0 and settings.execution.fallback_to_cpu
     assert settings.execution.graph_optimization_level is None
     assert settings.warmup == () and settings.parameters == {}

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from heavy import heavy
+from heavy import ONE_INSTANCE, heavy
 from helpers import status_of, tensor
 from modelgen import identity, write_repository
 from server_process import naiad_server
@@ -18,16 +18,16 @@ BATCHED = """
 max_batch_size: 64
 dynamic_batching { max_queue_delay_microseconds: 20000 preferred_batch_size: [ 32 ] }
 """
-OVERLOAD = """
+OVERLOAD = f"""
 max_batch_size: 4
-dynamic_batching { default_queue_policy { max_queue_size: 4 } }
-"""
-TIMEOUTS = """
+dynamic_batching {{ default_queue_policy {{ max_queue_size: 4 }} }}
+{ONE_INSTANCE}"""
+TIMEOUTS = f"""
 max_batch_size: 4
-dynamic_batching {
-  default_queue_policy { default_timeout_microseconds: 5000 timeout_action: REJECT }
-}
-"""
+dynamic_batching {{
+  default_queue_policy {{ default_timeout_microseconds: 5000 timeout_action: REJECT }}
+}}
+{ONE_INSTANCE}"""
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,12 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
             "timeouts": {1: lambda p: heavy(p, width=1024, depth=1000)},
             "deadlines": {1: lambda p: heavy(p, width=1024, depth=1000)},
         },
-        configs={"batched": BATCHED, "overload": OVERLOAD, "timeouts": TIMEOUTS},
+        configs={
+            "batched": BATCHED,
+            "overload": OVERLOAD,
+            "timeouts": TIMEOUTS,
+            "deadlines": ONE_INSTANCE,
+        },
     )
     with naiad_server(root) as process:
         yield process

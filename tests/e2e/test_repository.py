@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from heavy import heavy
+from heavy import ONE_INSTANCE, heavy
 from helpers import status_of, tensor
 from modelgen import mlp, write_repository
 
@@ -33,6 +33,7 @@ def repo(tmp_path):  # type: ignore[no-untyped-def]
         configs={
             "broken": 'name: "broken"\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 1 ] } ]\n',
             "alpha": "version_policy: { specific: { versions: [ 1, 3 ] } }\n",
+            "slow": ONE_INSTANCE,
         },
     )
 

@@ -7,14 +7,16 @@ import threading
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from heavy import heavy
+from heavy import ONE_INSTANCE, heavy
 from helpers import tensor
 from modelgen import write_repository
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_zero(serve, tmp_path) -> None:
     repo = write_repository(
-        tmp_path / "repo", {"slow": {1: lambda p: heavy(p, width=1024, depth=1000)}}
+        tmp_path / "repo",
+        {"slow": {1: lambda p: heavy(p, width=1024, depth=1000)}},
+        configs={"slow": ONE_INSTANCE},
     )
     with serve(repo) as server:
         client = grpcclient.InferenceServerClient(server.url)
