@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--window-s", type=float)
     run.add_argument("--min-trials", type=int)
     run.add_argument("--max-trials", type=int)
+    run.add_argument("--rounds", type=int, help="measure every target this many times, paired")
     run.add_argument("--timeout-s", type=float, help="client deadline per request")
     run.add_argument("--out", type=Path, help="result directory (default bench/results/...)")
     run.add_argument("--no-progress", action="store_true")
@@ -87,6 +88,7 @@ def build_scenario(args: argparse.Namespace) -> scenarios.Scenario:
         "window_s": args.window_s,
         "min_trials": args.min_trials,
         "max_trials": args.max_trials,
+        "rounds": args.rounds,
     }
     scenario = _replace_top(scenario, top)
     return scenarios.with_overrides(

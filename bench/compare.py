@@ -12,7 +12,7 @@ def _ratio(b: float | None, a: float | None) -> float | None:
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per run present in both documents (same target, mode, load and level)."""
+    """One entry per run present in both documents (same target, mode, load, level and round)."""
     runs_a = {run_key(r): r for r in a["runs"]}
     result = []
     for row in b["runs"]:
@@ -24,6 +24,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             "mode": row["mode"],
             "load": row["load"],
             "level": row["level"],
+            "round": row.get("round", 0),
             "rows_a": other["throughput_rows"],
             "rows_b": row["throughput_rows"],
             "throughput": _ratio(row["throughput_rows"], other["throughput_rows"]),
@@ -42,6 +43,10 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _label(entry: dict[str, Any]) -> str:
+    return f"{entry['target']} #{entry['round']}" if entry.get("round") else entry["target"]
+
+
 def table(entries: list[dict[str, Any]]) -> list[str]:
     """The comparison as aligned text lines (B/A: >1 means more throughput or more latency)."""
     header = (
@@ -51,7 +56,7 @@ def table(entries: list[dict[str, Any]]) -> list[str]:
     lines = [header]
     for e in entries:
         lines.append(
-            f"{e['target']:<22} {e['mode']:<6} {e['load'][0]}={e['level']:<7g} "
+            f"{_label(e):<22} {e['mode']:<6} {e['load'][0]}={e['level']:<7g} "
             f"{_num(e['rows_a'], ',.1f'):>11} {_num(e['rows_b'], ',.1f'):>11} "
             f"{_num(e['throughput'], '.2f'):>6} "
             f"{_num(e['p50_a'], '.3f'):>8} {_num(e['p50_b'], '.3f'):>8} {_num(e['p50'], '.2f'):>6} "

@@ -14,7 +14,7 @@ from bench.scenario import Scenario
 FORMAT = 1
 CSV_COLUMNS = [
     "scenario", "target", "kind", "mode", "load", "arrival", "level", "batch_size", "engine",
-    "processes", "throughput_rps", "throughput_rows", "offered_rps", "num_ok", "errors",
+    "processes", "round", "throughput_rps", "throughput_rows", "offered_rps", "num_ok", "errors",
     "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms", "server_queue_us",
     "server_compute_us", "server_mean_batch", "server_cpu_cores", "generator_cpu", "trials",
     "stable", "warnings",
@@ -35,8 +35,8 @@ def document(
     }
 
 
-def run_key(row: dict[str, Any]) -> tuple[str, str, str, float]:
-    return (row["target"], row["mode"], row["load"], float(row["level"]))
+def run_key(row: dict[str, Any]) -> tuple[str, str, str, float, int]:
+    return (row["target"], row["mode"], row["load"], float(row["level"]), row.get("round", 0))
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -44,26 +44,52 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def ratios(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
-    """Each run against the baseline target's run at the same mode and level."""
-    base = {(r["mode"], r["load"], r["level"]): r for r in rows if r["target"] == baseline}
-    result = []
+    """Each target against the baseline at the same mode and level.
+
+    A ratio is taken within each round (runs measured next to each other); with several rounds
+    the entry gives their median and keeps the per-round values.
+    """
+    base = {
+        (r["mode"], r["load"], r["level"], r.get("round", 0)): r
+        for r in rows
+        if r["target"] == baseline
+    }
+    paired: dict[tuple[str, str, str, float], list[dict[str, float | None]]] = {}
     for row in rows:
-        other = base.get((row["mode"], row["load"], row["level"]))
-        if other is None or row is other:
+        other = base.get((row["mode"], row["load"], row["level"], row.get("round", 0)))
+        if other is None or row["target"] == baseline:
             continue
-        result.append(
+        key = (row["target"], row["mode"], row["load"], row["level"])
+        paired.setdefault(key, []).append(
             {
-                "target": row["target"],
-                "baseline": baseline,
-                "mode": row["mode"],
-                "load": row["load"],
-                "level": row["level"],
                 "throughput_rows": _ratio(row["throughput_rows"], other["throughput_rows"]),
                 "p50": _ratio(row["latency_ms"]["p50"], other["latency_ms"]["p50"]),
                 "p99": _ratio(row["latency_ms"]["p99"], other["latency_ms"]["p99"]),
             }
         )
+    result = []
+    for (target, mode, load, level), rounds in paired.items():
+        entry: dict[str, Any] = {
+            "target": target,
+            "baseline": baseline,
+            "mode": mode,
+            "load": load,
+            "level": level,
+        }
+        for metric in ("throughput_rows", "p50", "p99"):
+            entry[metric] = _median([r[metric] for r in rounds])
+        if len(rounds) > 1:
+            entry["rounds"] = rounds
+        result.append(entry)
     return result
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    middle = len(known) // 2
+    return known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
 
 
 def _ms(value: float | None) -> str:
@@ -116,12 +142,20 @@ def ratio_lines(doc: dict[str, Any]) -> list[str]:
     """The ratio table printed after a side-by-side run (empty with a single target)."""
     if not doc["ratios"]:
         return []
-    lines = [f"ratios vs {doc['ratios'][0]['baseline']} (rows/s, p50, p99):"]
+    rounds = max((len(r.get("rounds", ())) for r in doc["ratios"]), default=0)
+    title = f"ratios vs {doc['ratios'][0]['baseline']} (rows/s, p50, p99)"
+    if rounds > 1:
+        title += f", median of {rounds} paired rounds [rows/s range]"
+    lines = [title + ":"]
     for r in doc["ratios"]:
-        lines.append(
+        line = (
             f"  {r['target']:<24} {r['mode']:<6} {r['load']}={r['level']:<6g} "
             f"rows/s {_x(r['throughput_rows']):>7}  p50 {_x(r['p50']):>7}  p99 {_x(r['p99']):>7}"
         )
+        spread = [x["throughput_rows"] for x in r.get("rounds", ()) if x["throughput_rows"]]
+        if spread:
+            line += f"  [{min(spread):.2f}-{max(spread):.2f}]"
+        lines.append(line)
     return lines
 
 

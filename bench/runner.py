@@ -67,12 +67,12 @@ class Runner:
                 started.append(targets.start(spec, served, self.out_dir))
             for mode in scenario.request.modes:
                 for level in scenario.load.levels:
-                    for target in started:
+                    for round_, target in self._schedule(started):
                         row = self._measure_one(target, mode, level, signature, payloads, variants)
+                        row["round"] = round_
                         self.rows.append(row)
                         self.progress("")
-                        if "reused_from_mode" not in row:
-                            emit(report.summary_line(row))
+                        emit(report.summary_line(row))
                         if target.pid:
                             self.progress(f"waiting for {target.label} to go idle")
                             row["settle_s"] = serverside.wait_idle(target.pid)
@@ -106,9 +106,7 @@ class Runner:
             "batch_size": scenario.request.batch_size,
         }
         if target.spec.kind == "onnxruntime-inprocess":
-            reused = self._inprocess_row(level)
-            if reused is not None:
-                return {**reused, "mode": mode, "reused_from_mode": reused["mode"]}
+            # Measured again beside every mode: the limit moves with the machine, not the mode.
             return self._measure_inprocess(target, base, signature)
         if scenario.load.engine == "perf_analyzer":
             self.progress(f"{target.label} {mode} {level}: perf_analyzer")
@@ -129,12 +127,16 @@ class Runner:
         ]
         return self._measure_jobs(target, base, jobs, signature.name)
 
-    def _inprocess_row(self, level: float) -> dict[str, Any] | None:
-        # The in-process limit does not depend on the transport mode: measure it once per level.
-        for row in self.rows:
-            if row["kind"] == "onnxruntime-inprocess" and row["level"] == level:
-                return row
-        return None
+    def _schedule(
+        self, started: list[targets.RunningTarget]
+    ) -> list[tuple[int, targets.RunningTarget]]:
+        """(round, target) in measuring order: every target once per round, the order reversed
+        every other round so that each target is as often early as late."""
+        order = []
+        for round_ in range(self.scenario.measure.rounds):
+            turn = started if round_ % 2 == 0 else started[::-1]
+            order.extend((round_, target) for target in turn)
+        return order
 
     def _measure_inprocess(
         self, target: targets.RunningTarget, base: dict[str, Any], signature: models.Signature

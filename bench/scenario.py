@@ -105,6 +105,10 @@ class MeasureSpec:
     max_trials: int = 6
     stable_pct: float = 10.0
     """Throughput and p50 of the last ``min_trials`` windows within this % of their mean."""
+    rounds: int = 1
+    """Each (mode, level) is measured this many times on every target, the targets in turn and
+    their order reversed every other round; ratios pair runs of the same round, so a machine
+    that drifts during a run moves both sides of each ratio."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,8 @@ def validate(scenario: Scenario) -> Scenario:
         raise ScenarioError("processes, batch_size and num_distinct must be at least 1")
     if scenario.measure.min_trials > scenario.measure.max_trials:
         raise ScenarioError("measure.min_trials exceeds measure.max_trials")
+    if scenario.measure.rounds < 1:
+        raise ScenarioError("measure.rounds must be at least 1")
     labels = [t.label for t in scenario.targets]
     if not labels or len(set(labels)) != len(labels):
         raise ScenarioError(f"targets need distinct labels, got {labels}")

@@ -97,8 +97,9 @@ def test_open_load_split_staggers_constant_arrivals():
     assert [s["offset_s"] for s in shares] == [0, 0.01]
 
 
-def _row(target, level, rows_per_s, p50, p99, mode="async", errors=None):
+def _row(target, level, rows_per_s, p50, p99, mode="async", errors=None, round_=0):
     return {
+        "round": round_,
         "target": target,
         "kind": "url",
         "mode": mode,
@@ -140,6 +141,29 @@ def test_ratios_and_summary_line():
     line = report.summary_line(rows[1])
     assert line.startswith("naiad async closed=8 b=1: 3,600.0 req/s")
     assert "errors 3 (UNAVAILABLE 3)" in line and "\n" not in line
+
+
+def test_ratios_pair_runs_of_the_same_round_and_take_the_median():
+    # The baseline drifts from round to round; each ratio divides by its own round's baseline.
+    rows = [
+        _row("ort", 64, 2000, 30.0, 40.0, round_=0),
+        _row("naiad", 64, 1800, 120.0, 150.0, round_=0),
+        _row("naiad", 64, 2700, 100.0, 130.0, round_=1),
+        _row("ort", 64, 3000, 25.0, 35.0, round_=1),
+        _row("ort", 64, 2500, 28.0, 38.0, round_=2),
+        _row("naiad", 64, 2000, 110.0, 140.0, round_=2),
+    ]
+    (ratio,) = report.ratios(rows, "ort")
+    assert [r["throughput_rows"] for r in ratio["rounds"]] == pytest.approx([0.9, 0.9, 0.8])
+    assert ratio["throughput_rows"] == pytest.approx(0.9)
+    assert ratio["p50"] == pytest.approx(4.0)  # median of 4.0, 4.0, 3.93
+    (line,) = report.ratio_lines({"ratios": [ratio]})[1:]
+    assert "0.90x" in line and "[0.80-0.90]" in line
+    assert "median of 3 paired rounds" in report.ratio_lines({"ratios": [ratio]})[0]
+    # compare pairs the same round of two documents.
+    later = [{**r, "throughput_rows": r["throughput_rows"] * 2} for r in rows]
+    entries = compare.compare({"runs": rows}, {"runs": later})
+    assert len(entries) == 6 and all(e["throughput"] == pytest.approx(2) for e in entries)
 
 
 PA_CSV = """Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,\

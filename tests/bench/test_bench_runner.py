@@ -94,6 +94,27 @@ def test_json_csv_and_png_are_written_and_well_formed(closed_run):
         assert image.shape[0] > 100 and image.shape[1] > 100
 
 
+def test_rounds_alternate_the_order_of_targets_and_pair_their_ratios(tmp_path):
+    with SleepServer(DELAY_S) as fast, SleepServer(SLOW_DELAY_S) as slow:
+        scenario = quick_scenario(
+            [
+                {"kind": "url", "url": fast.url, "label": "fast"},
+                {"kind": "url", "url": slow.url, "label": "slow"},
+            ],
+            request={"modes": ["async"]},
+            load={"kind": "closed", "levels": [2]},
+            measure={"rounds": 3},
+        )
+        document, lines = run(scenario, tmp_path)
+    order = [(r["round"], r["target"]) for r in document["runs"]]
+    assert order == [(0, "fast"), (0, "slow"), (1, "slow"), (1, "fast"), (2, "fast"), (2, "slow")]
+    (ratio,) = document["ratios"]
+    assert len(ratio["rounds"]) == 3
+    assert all(r["throughput_rows"] < 1 < r["p50"] for r in ratio["rounds"])
+    assert sorted(r["throughput_rows"] for r in ratio["rounds"])[1] == ratio["throughput_rows"]
+    assert any("median of 3 paired rounds" in line for line in lines)
+
+
 def test_errors_are_counted_by_status(tmp_path):
     with SleepServer(0.005, fail_every_other=True) as server:
         scenario = quick_scenario(

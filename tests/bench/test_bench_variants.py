@@ -147,7 +147,10 @@ def test_the_comparison_scenarios_load():
     assert batching.targets[2].batch_size == 64 and batching.load.levels == (64,)
     assert set(batching.request.modes) == {"async", "stream"}
     nobatch = scenario.target_model(batching.model, batching.targets[1])
-    assert "dynamic_batching" not in nobatch.config and "instance_group" in nobatch.config
+    assert "dynamic_batching" in batching.model.config and "dynamic_batching" not in nobatch.config
+    # The compute-bound comparisons measure naiad's own instance planning.
+    assert "instance_group" not in batching.model.config
+    assert "instance_group" not in scenario.load("compute").model.config
 
     instances = scenario.load("instances")
     counts = [

@@ -9,7 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 ONE_INSTANCE = "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-"""Config text for tests that keep the model's only instance busy (CPU models get two by default)."""
+"""Config for tests that keep the model's only instance busy (CPU models get two by default)."""
 
 
 def heavy(path: Path, width: int = 512, depth: int = 40) -> Path:
