@@ -16,8 +16,8 @@ CSV_COLUMNS = [
     "scenario", "target", "kind", "mode", "load", "arrival", "level", "batch_size", "engine",
     "processes", "round", "throughput_rps", "throughput_rows", "offered_rps", "num_ok", "errors",
     "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms", "server_queue_us",
-    "server_compute_us", "server_mean_batch", "server_cpu_cores", "generator_cpu", "trials",
-    "stable", "warnings",
+    "server_compute_us", "server_mean_batch", "server_cpu_cores", "generator_cpu",
+    "generator_us_per_request", "trials", "stable", "warnings",
 ]  # fmt: skip
 
 
@@ -127,7 +127,10 @@ def summary_line(row: dict[str, Any]) -> str:
     if server.get("cpu_cores") is not None:
         parts.append(f"server cpu {server['cpu_cores']:.2f}")
     if row.get("generator_cpu"):
-        parts.append("gen cpu " + "/".join(f"{c:.0%}" for c in row["generator_cpu"]))
+        gen = "gen cpu " + "/".join(f"{c:.0%}" for c in row["generator_cpu"])
+        if row.get("generator_us_per_request"):
+            gen += f" ({row['generator_us_per_request']:.0f} us/req)"
+        parts.append(gen)
     if row.get("engine") == "perf_analyzer":
         parts.append("engine perf_analyzer")
     else:

@@ -18,6 +18,8 @@ from naiad_client import Client
 
 GENERATOR_BOUND_CPU = 0.8
 """A load process busier than this (cores) is likely the bottleneck, not the server."""
+CLIENT_SHARE_OF_P50 = 0.15
+"""Above this share of p50, the generator's own CPU per request is flagged as part of latency."""
 
 
 def split_load(scenario: Scenario, level: float) -> list[dict[str, Any]]:
@@ -183,6 +185,9 @@ class Runner:
             "trials": measured.num_trials,
             "stable": measured.stable,
             "generator_cpu": stats.cpu_per_process,
+            "generator_us_per_request": _cpu_per_request_us(
+                stats.cpu_per_process, stats.throughput_rps
+            ),
             "server": server,
             "max_lag_ms": stats.max_lag_ms if base["load"] == "open" else None,
             "capped_sends": stats.num_capped,
@@ -227,6 +232,16 @@ def warnings_for(row: dict[str, Any]) -> list[str]:
             f"load generator at {max(busy):.0%} of a core: the generator may be the bottleneck "
             "(add load.processes or use load.engine = perf_analyzer)"
         )
+    client_us = row.get("generator_us_per_request")
+    p50 = row["latency_ms"].get("p50")
+    if client_us and p50 and row["kind"] != "onnxruntime-inprocess":
+        share = client_us / 1000 / p50
+        if share > CLIENT_SHARE_OF_P50:
+            notes.append(
+                f"the generator spends {client_us:.0f} us of CPU per request, {share:.0%} of p50: "
+                "latency includes the client's own per-call work (load.engine = perf_analyzer "
+                "costs about half)"
+            )
     server_cpu = (row.get("server") or {}).get("cpu_cores")
     cores = os.cpu_count() or 1
     if server_cpu is not None and server_cpu + sum(row["generator_cpu"]) >= 0.9 * cores:
@@ -253,6 +268,13 @@ def warnings_for(row: dict[str, Any]) -> list[str]:
     if not row["stable"]:
         notes.append(f"not stable after {row['trials']} trials")
     return notes
+
+
+def _cpu_per_request_us(cores_per_process: list[float], requests_per_s: float) -> float | None:
+    """The load generator's CPU per request (all processes), in microseconds."""
+    if not cores_per_process or requests_per_s <= 0:
+        return None
+    return sum(cores_per_process) / requests_per_s * 1e6
 
 
 def host_info() -> dict[str, Any]:

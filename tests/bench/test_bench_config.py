@@ -9,7 +9,7 @@ import pytest
 from bench import __main__ as cli
 from bench import compare, perf_analyzer, report, scenario
 from bench.models import generated_signature
-from bench.runner import split_load
+from bench.runner import split_load, warnings_for
 
 
 @pytest.mark.parametrize("name", scenario.bundled_names())
@@ -164,6 +164,15 @@ def test_ratios_pair_runs_of_the_same_round_and_take_the_median():
     later = [{**r, "throughput_rows": r["throughput_rows"] * 2} for r in rows]
     entries = compare.compare({"runs": rows}, {"runs": later})
     assert len(entries) == 6 and all(e["throughput"] == pytest.approx(2) for e in entries)
+
+
+def test_client_cpu_that_is_a_large_share_of_p50_is_flagged():
+    row = {**_row("naiad", 1, 1000, 0.9, 1.2), "generator_us_per_request": 300.0}
+    (warning,) = warnings_for(row)
+    assert "300 us of CPU per request, 33% of p50" in warning
+    assert warnings_for({**row, "latency_ms": {**row["latency_ms"], "p50": 10.0}}) == []
+    assert warnings_for({**row, "kind": "onnxruntime-inprocess"}) == []
+    assert "(300 us/req)" in report.summary_line(row)
 
 
 PA_CSV = """Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,\

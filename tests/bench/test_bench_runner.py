@@ -53,6 +53,9 @@ def test_service_time_shows_in_the_percentiles(closed_run):
         ideal = row["level"] / (delay_ms / 1000)
         assert ideal * 0.2 <= row["throughput_rps"] <= ideal * 1.05, row
         assert row["throughput_rows"] == pytest.approx(2 * row["throughput_rps"])
+        assert row["generator_us_per_request"] == pytest.approx(
+            sum(row["generator_cpu"]) / row["throughput_rps"] * 1e6
+        )
         assert row["errors"] == {}
         server = row["server"]
         assert delay_ms * 900 <= server["compute_us"] <= delay_ms * 4000
