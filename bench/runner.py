@@ -18,6 +18,8 @@ from naiad_client import Client
 
 GENERATOR_BOUND_CPU = 0.8
 """A load process busier than this (cores) is likely the bottleneck, not the server."""
+GENERATOR_SHARE_OF_SATURATED = 0.25
+"""Cores a generator may take on a saturated machine before a server beside it is flagged."""
 CLIENT_SHARE_OF_P50 = 0.15
 """Above this share of p50, the generator's own CPU per request is flagged as part of latency."""
 
@@ -224,35 +226,48 @@ def not_measured(base: dict[str, Any], reason: str) -> dict[str, Any]:
 
 
 def warnings_for(row: dict[str, Any]) -> list[str]:
-    """Reasons to distrust a row: a saturated generator, a generator behind its schedule."""
+    """Reasons to distrust a row: a generator that is the bottleneck, that adds its own work to
+    latency or takes a saturated machine's CPU, that fell behind schedule; outside interference."""
     notes = []
+    served = row["kind"] != "onnxruntime-inprocess"
     busy = [c for c in row["generator_cpu"] if c >= GENERATOR_BOUND_CPU]
-    if busy and row["kind"] != "onnxruntime-inprocess":
+    if busy and served:
         notes.append(
             f"load generator at {max(busy):.0%} of a core: the generator may be the bottleneck "
             "(add load.processes or use load.engine = perf_analyzer)"
         )
     client_us = row.get("generator_us_per_request")
     p50 = row["latency_ms"].get("p50")
-    if client_us and p50 and row["kind"] != "onnxruntime-inprocess":
-        share = client_us / 1000 / p50
-        if share > CLIENT_SHARE_OF_P50:
-            notes.append(
-                f"the generator spends {client_us:.0f} us of CPU per request, {share:.0%} of p50: "
-                "latency includes the client's own per-call work (load.engine = perf_analyzer "
-                "costs about half)"
-            )
-    server_cpu = (row.get("server") or {}).get("cpu_cores")
-    cores = os.cpu_count() or 1
-    if server_cpu is not None and server_cpu + sum(row["generator_cpu"]) >= 0.9 * cores:
+    if client_us and p50 and served and client_us / 1000 / p50 > CLIENT_SHARE_OF_P50:
         notes.append(
-            f"machine saturated: generator {sum(row['generator_cpu']):.1f} + server "
-            f"{server_cpu:.1f} of {cores} cores"
+            f"the generator spends {client_us:.0f} us of CPU per request, "
+            f"{client_us / 1000 / p50:.0%} of p50: latency includes the client's own per-call "
+            "work (load.engine = perf_analyzer costs about half)"
         )
+    generator = sum(row["generator_cpu"])
+    server_cpu = (row.get("server") or {}).get("cpu_cores")
     machine = (row.get("server") or {}).get("machine_cores")
+    cores = os.cpu_count() or 1
+    if server_cpu is not None and server_cpu + generator >= 0.9 * cores:
+        notes.append(
+            f"machine saturated: generator {generator:.1f} + server {server_cpu:.1f} of {cores} "
+            "cores"
+        )
+    elif (
+        served
+        and machine is not None
+        and machine >= 0.9 * cores
+        and generator >= GENERATOR_SHARE_OF_SATURATED
+    ):
+        # A server at a url: its own CPU is unknown, but the machine is full and the generator
+        # holds a real share of it, which a server on this machine does not get.
+        notes.append(
+            f"machine saturated: {machine:.1f} of {cores} cores busy, {generator:.1f} of them "
+            "the generator's"
+        )
     # Without the server's own CPU (a url target) its work would count as interference.
-    if machine is not None and (server_cpu is not None or row["kind"] == "onnxruntime-inprocess"):
-        others = machine - sum(row["generator_cpu"]) - (server_cpu or 0.0)
+    if machine is not None and (server_cpu is not None or not served):
+        others = machine - generator - (server_cpu or 0.0)
         if others > 0.5:
             notes.append(f"other processes used {others:.1f} cores during the run")
     if row.get("capped_sends"):

@@ -175,6 +175,16 @@ def test_client_cpu_that_is_a_large_share_of_p50_is_flagged():
     assert "(300 us/req)" in report.summary_line(row)
 
 
+def test_a_generator_sharing_a_saturated_machine_with_a_url_server_is_flagged(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    row = {**_row("url", 8, 3000, 2.5, 6.0), "server": {"machine_cores": 1.95}}
+    row["generator_cpu"] = [0.7]
+    (warning,) = warnings_for(row)
+    assert "machine saturated" in warning and "0.7 of them the generator's" in warning
+    assert warnings_for({**row, "generator_cpu": [0.1]}) == []
+    assert warnings_for({**row, "server": {"machine_cores": 1.2}}) == []
+
+
 PA_CSV = """Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,\
 Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,\
 p90 latency,p95 latency,p99 latency
