@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from bench import inputs, models, scenario, targets
+from naiad import event_loop
 from naiad_client import AsyncClient
 
 
@@ -119,7 +120,7 @@ def main() -> None:
             if address is not None:
                 scraper = (address, args.scrape_interval_s, stop, scrapes)
                 threading.Thread(target=_scrape_forever, args=scraper, daemon=True).start()
-        asyncio.run(_measure(running, payloads, args))
+        event_loop.run(_measure(running, payloads, args))
     finally:
         stop.set()
         for target in running:

@@ -7,7 +7,6 @@ so load generation never shares a GIL with the coordinator, and several can spre
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import multiprocessing
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 from bench import loops
 from bench.recorder import Recorder, Window
+from naiad import event_loop
 from naiad_client import AsyncClient, Client
 
 STOP_GRACE_S = 10.0
@@ -75,7 +75,7 @@ def run_load(job: Job, recorder: Recorder, stop: threading.Event) -> None:
     """Runs ``job`` until ``stop`` is set; a crash is recorded as the recorder's ``fatal``."""
     try:
         if job.engine in ("async", "stream"):
-            asyncio.run(_run_async(job, recorder, stop))
+            event_loop.run(_run_async(job, recorder, stop))
         elif job.engine == "sync":
             with Client(job.url or "") as client:
                 call = functools.partial(client.infer_prepared, timeout_s=job.timeout_s)

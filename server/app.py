@@ -136,6 +136,7 @@ class NaiadServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
         await self.start()
         if callable(on_ready):
             on_ready(self)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
+from naiad import event_loop
 from naiad.app import NaiadServer, ServerOptions
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
@@ -37,11 +37,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"naiad ready {pairs}", flush=True)
 
     try:
+        event_loop.loop_factory(args.event_loop)  # refuse an unavailable loop before loading
         server = NaiadServer(options)
     except RuntimeError as exc:
         print(f"naiad: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(server.run_until_signalled(announce))
+    event_loop.run(server.run_until_signalled(announce), args.event_loop)
     return 0
 
 
@@ -150,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-message-bytes", type=int, default=2**31 - 1, help="largest request accepted"
     )
     serve.add_argument("--grace-s", type=float, default=30.0, help="shutdown grace period")
+    serve.add_argument(
+        "--event-loop",
+        choices=event_loop.KINDS,
+        default=event_loop.default_kind(),
+        help="the asyncio loop implementation (default uvloop where installed)",
+    )
     _add_observability_flags(serve)
     _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from bench.models import Signature, TensorSpec
+from naiad import event_loop
 from naiad_client.messages import CHANNEL_OPTIONS
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
@@ -184,4 +185,4 @@ def main(make_service: Callable[[Signature, argparse.Namespace], SignatureServic
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     service = make_service(Signature.from_json(args.signature), args)
-    asyncio.run(serve(service, args.host, args.port))
+    event_loop.run(serve(service, args.host, args.port))

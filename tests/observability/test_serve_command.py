@@ -44,6 +44,7 @@ def test_flags() -> None:
     )
     assert (after.log_level, after.log_format) == ("DEBUG", "json")
     assert not parse(["serve", "--model-repository", "r", "--no-strict-readiness"]).strict_readiness
+    assert defaults.event_loop == "uvloop"  # a dependency on every platform the server targets
 
 
 def _lines(stream, into: queue.Queue[str]) -> None:  # type: ignore[no-untyped-def]
@@ -149,3 +150,51 @@ def test_tracing_without_opentelemetry_is_refused_clearly(tmp_path: Path) -> Non
         timeout=60,
     )
     assert result.returncode != 0 and "naiad[otel]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("choice", "loop_class"), [("uvloop", "uvloop.Loop"), ("asyncio", "_UnixSelectorEventLoop")]
+)
+def test_serve_runs_on_the_chosen_event_loop(tmp_path: Path, choice: str, loop_class: str) -> None:
+    repository = modelgen.write_repository(
+        tmp_path / "repo", {"fast": {1: fast_model}}, {"fast": FAST_CONFIG}
+    )
+    command = [
+        sys.executable, "-m", "naiad.cli", "serve", "--model-repository", str(repository),
+        "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--no-http", "--no-metrics",
+        "--event-loop", choice,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    out: queue.Queue[str] = queue.Queue()
+    err: queue.Queue[str] = queue.Queue()
+    readers = [
+        threading.Thread(target=_lines, args=(process.stdout, out), daemon=True),
+        threading.Thread(target=_lines, args=(process.stderr, err), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        ready = _wait_for(out, lambda line: line.startswith(READY))
+        loop_line = _wait_for(err, lambda line: "event loop:" in line)
+        assert loop_line.rstrip().endswith(loop_class)
+        ones = {"INPUT0": np.ones((1, 4), np.float32)}
+        with Client(ready[len(READY) :].split()[0]) as client:
+            answer = client.infer("fast", ones)
+        np.testing.assert_array_equal(answer.as_numpy("OUTPUT0"), ones["INPUT0"])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            assert pipe is not None
+            pipe.close()
