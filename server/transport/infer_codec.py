@@ -60,10 +60,14 @@ def decode_request(message: pb.ModelInferRequest) -> InferRequest:
     )
 
 
-def encode_response(response: InferResponse) -> pb.ModelInferResponse:
-    message = pb.ModelInferResponse(
-        model_name=response.model_name, model_version=response.model_version, id=response.id
-    )
+def encode_response(
+    response: InferResponse, into: pb.ModelInferResponse | None = None
+) -> pb.ModelInferResponse:
+    """Fills `into` (a fresh message by default), so that a stream's answer is built in place."""
+    message = pb.ModelInferResponse() if into is None else into
+    message.model_name = response.model_name
+    message.model_version = response.model_version
+    message.id = response.id
     outputs = message.outputs
     raw = message.raw_output_contents
     for output in response.outputs:

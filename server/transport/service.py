@@ -121,7 +121,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 return
             error = future.exception()
             if error is None:
-                answers.put_nowait(_stream_answer(encode_response(future.result())))
+                answers.put_nowait(_stream_answer(future.result()))
             else:
                 answers.put_nowait(_stream_error(message, error))
 
@@ -198,9 +198,11 @@ def _log_settings_response(config: logs.LogConfig) -> pb.LogSettingsResponse:
     return response
 
 
-def _stream_answer(response: pb.ModelInferResponse) -> pb.ModelStreamInferResponse:
-    response.parameters["triton_final_response"].bool_param = True
-    return pb.ModelStreamInferResponse(infer_response=response)
+def _stream_answer(response: InferResponse) -> pb.ModelStreamInferResponse:
+    answer = pb.ModelStreamInferResponse()
+    encoded = encode_response(response, into=answer.infer_response)
+    encoded.parameters["triton_final_response"].bool_param = True
+    return answer
 
 
 def _stream_error(
