@@ -20,8 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench import inputs, models, scenario, targets
-from naiad import event_loop
+from bench import event_loop, inputs, models, scenario, targets
 from naiad_client import AsyncClient
 
 

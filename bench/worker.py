@@ -15,9 +15,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import loops
+from bench import event_loop, loops
 from bench.recorder import Recorder, Window
-from naiad import event_loop
 from naiad_client import AsyncClient, Client
 
 STOP_GRACE_S = 10.0

@@ -12,8 +12,8 @@ from typing import Any
 
 import grpc
 
+from bench import event_loop
 from bench.models import Signature, TensorSpec
-from naiad import event_loop
 from naiad_client.messages import CHANNEL_OPTIONS
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
