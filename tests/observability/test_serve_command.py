@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -60,15 +62,11 @@ def _wait_for(lines: queue.Queue[str], predicate, timeout_s: float = 30.0) -> st
             return line
 
 
-def test_serve_json_logs_access_log_and_run_time_levels(tmp_path: Path) -> None:
-    repository = modelgen.write_repository(
-        tmp_path / "repo", {"fast": {1: fast_model}}, {"fast": FAST_CONFIG}
-    )
-    command = [
-        sys.executable, "-m", "naiad.cli", "serve", "--model-repository", str(repository),
-        "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0",
-        "--metrics-port", "0", "--log-format", "json", "--access-log",
-    ]  # fmt: skip
+@contextmanager
+def _serving(
+    command: list[str],
+) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str], queue.Queue[str]]]:
+    """Runs `command`, its stdout and stderr lines in two queues; killed and reaped on exit."""
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -85,6 +83,28 @@ def test_serve_json_logs_access_log_and_run_time_levels(tmp_path: Path) -> None:
     for reader in readers:
         reader.start()
     try:
+        yield process, out, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            assert pipe is not None
+            pipe.close()
+
+
+def test_serve_json_logs_access_log_and_run_time_levels(tmp_path: Path) -> None:
+    repository = modelgen.write_repository(
+        tmp_path / "repo", {"fast": {1: fast_model}}, {"fast": FAST_CONFIG}
+    )
+    command = [
+        sys.executable, "-m", "naiad.cli", "serve", "--model-repository", str(repository),
+        "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0",
+        "--metrics-port", "0", "--log-format", "json", "--access-log",
+    ]  # fmt: skip
+    with _serving(command) as (process, out, err):
         ready = _wait_for(out, lambda line: line.startswith(READY))
         pairs = dict(item.split("=", 1) for item in ready.split()[2:])
         assert list(pairs) == ["grpc", "http", "metrics"]
@@ -117,15 +137,6 @@ def test_serve_json_logs_access_log_and_run_time_levels(tmp_path: Path) -> None:
             assert '"third"' in skipped
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for reader in readers:
-            reader.join(timeout=10)
-        for pipe in (process.stdout, process.stderr):
-            assert pipe is not None
-            pipe.close()
 
 
 def test_tracing_without_opentelemetry_is_refused_clearly(tmp_path: Path) -> None:
@@ -164,22 +175,7 @@ def test_serve_runs_on_the_chosen_event_loop(tmp_path: Path, choice: str, loop_c
         "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--no-http", "--no-metrics",
         "--event-loop", choice,
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    out: queue.Queue[str] = queue.Queue()
-    err: queue.Queue[str] = queue.Queue()
-    readers = [
-        threading.Thread(target=_lines, args=(process.stdout, out), daemon=True),
-        threading.Thread(target=_lines, args=(process.stderr, err), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
+    with _serving(command) as (process, out, err):
         ready = _wait_for(out, lambda line: line.startswith(READY))
         loop_line = _wait_for(err, lambda line: "event loop:" in line)
         assert loop_line.rstrip().endswith(loop_class)
@@ -189,12 +185,3 @@ def test_serve_runs_on_the_chosen_event_loop(tmp_path: Path, choice: str, loop_c
         np.testing.assert_array_equal(answer.as_numpy("OUTPUT0"), ones["INPUT0"])
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for reader in readers:
-            reader.join(timeout=10)
-        for pipe in (process.stdout, process.stderr):
-            assert pipe is not None
-            pipe.close()
