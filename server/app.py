@@ -1,21 +1,25 @@
-"""Composes the server: repository, engine, gRPC front end, HTTP health and metrics listeners;
-runs until a signal asks it to stop."""
+"""The composition root: repository, engine and its layers, front ends; runs until a signal
+asks it to stop."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from dataclasses import dataclass, field
 
 from naiad.engine.engine import Engine
+from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
-from naiad.observability.health import HealthRoutes, Readiness
+from naiad.engine.protocol import InferenceEngine
+from naiad.front_end import FrontEnd
+from naiad.observability.access_log import AccessLogLayer
+from naiad.observability.health import HealthRoutes
 from naiad.observability.ledger import StatsLedger
 from naiad.observability.listener import HttpListener
 from naiad.observability.metrics import MetricsRoute, build_registry
-from naiad.observability.observed import ObservedEngine
-from naiad.observability.tracing import TraceContextInterceptor, load_tracer
+from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
 
@@ -55,6 +59,15 @@ class ServerOptions:
 
 
 class NaiadServer:
+    """The composition root: builds the repository, the engine and its layers, and the front
+    ends; starts and stops them in order.
+
+    Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
+    (--otel-tracing), then the core Engine over the ModelRepository. A new wrapper (auth,
+    routing, monitoring) is one more entry in `layers`. Front ends, in start order: grpc,
+    http (health), metrics; a new front end is one more entry in `front_ends`.
+    """
+
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         # Only the metrics read the ledger; without them nothing should hold stopped models.
@@ -67,69 +80,51 @@ class NaiadServer:
             poll_interval_s=options.poll_interval_s,
             gpu_available=gpu_available(),
         )
-        tracer = load_tracer() if options.otel_tracing else None
-        if options.otel_tracing and tracer is None:
-            raise RuntimeError("tracing needs OpenTelemetry: pip install 'naiad[otel]'")
-        self.engine = (
-            ObservedEngine(self.repository, access_log=options.access_log, tracer=tracer)
-            if options.access_log or tracer is not None
-            else Engine(self.repository)
-        )
-        self.readiness = Readiness(self.engine, strict=options.strict_readiness)
-        self._grpc = GrpcFrontEnd(
-            self.engine,
-            options.grpc_host,
-            options.grpc_port,
-            options.max_message_bytes,
-            ready=self.readiness.server_ready,
-            interceptors=[TraceContextInterceptor()] if tracer is not None else (),
-        )
-        self.http: HttpListener | None = None
+        self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
+        self.engine: InferenceEngine = compose(self.core, _layers(options))
+        self.front_ends: list[FrontEnd] = [
+            GrpcFrontEnd(
+                self.engine, options.grpc_host, options.grpc_port, options.max_message_bytes
+            )
+        ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
-            routes = HealthRoutes(self.readiness)
-            self.http = HttpListener(host, options.http_port, routes, "http")
-        self.metrics: HttpListener | None = None
+            routes = HealthRoutes(self.engine)
+            self.front_ends.append(HttpListener(host, options.http_port, routes, "http"))
         if options.metrics_port is not None and self.ledger is not None:
             host = options.metrics_host or options.grpc_host
             route = MetricsRoute(build_registry(self.repository, self.ledger))
-            self.metrics = HttpListener(host, options.metrics_port, route, "metrics")
-
-    @property
-    def listeners(self) -> list[HttpListener]:
-        return [listener for listener in (self.http, self.metrics) if listener is not None]
+            self.front_ends.append(HttpListener(host, options.metrics_port, route, "metrics"))
 
     @property
     def grpc_address(self) -> str:
-        host = "127.0.0.1" if self._grpc.host in ("0.0.0.0", "[::]") else self._grpc.host
-        return f"{host}:{self._grpc.port}"
+        return self.addresses["grpc"]
 
     @property
     def addresses(self) -> dict[str, str]:
-        """Listener name -> dialable host:port: grpc, then http and metrics when enabled."""
-        return {"grpc": self.grpc_address, **{x.name: x.address for x in self.listeners}}
+        """Front-end name -> dialable host:port: grpc, then http and metrics when enabled."""
+        return {front.name: front.address for front in self.front_ends}
 
     async def start(self) -> None:
-        """Loads the start-up models, then serves. Returns once ready.
-
-        The HTTP listeners start before the models load, so that probes see the server live
-        and not yet ready while it loads.
-        """
-        await self._grpc.start()
-        for listener in self.listeners:
-            await listener.start()
+        """Starts the front ends, loads the start-up models, then takes traffic. Returns once
+        ready. The front ends answer before the models load, so that probes see the server
+        live and not yet ready while it loads."""
+        for front in self.front_ends:
+            await front.start()
         await asyncio.to_thread(self.repository.start)
-        self.engine.set_ready(True)
-        await self._grpc.set_serving(True)
+        self.core.accept(True)
+        for front in self.front_ends:
+            await front.serving(True)
 
     async def stop(self) -> None:
-        """Stops accepting, lets in-flight requests finish within the grace, unloads models."""
-        self.engine.set_ready(False)
-        await self._grpc.set_serving(False)
-        await self._grpc.stop(self.options.grace_s)
+        """Stops taking traffic, stops the front ends (in-flight requests finish within the
+        grace), then unloads the models."""
+        self.core.accept(False)
+        for front in self.front_ends:
+            await front.serving(False)
+        for front in self.front_ends:
+            await front.stop(self.options.grace_s)
         await asyncio.to_thread(self.repository.stop)
-        for listener in self.listeners:
-            await listener.stop()
 
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()
@@ -143,3 +138,16 @@ class NaiadServer:
         await stop.wait()
         log.info("shutting down: finishing in-flight requests (grace %.0f s)", self.options.grace_s)
         await self.stop()
+
+
+def _layers(options: ServerOptions) -> list[Layer]:
+    """The engine's wrappers the options ask for, outermost first."""
+    layers: list[Layer] = []
+    if options.access_log:
+        layers.append(AccessLogLayer)
+    if options.otel_tracing:
+        tracer = load_tracer()
+        if tracer is None:
+            raise RuntimeError("tracing needs OpenTelemetry: pip install 'naiad[otel]'")
+        layers.append(functools.partial(TracingLayer, tracer=tracer))
+    return layers

@@ -53,3 +53,20 @@ class ModelLoadError(NaiadError):
     """A model (or version) could not be loaded; the message says why."""
 
     code = ErrorCode.INVALID_ARGUMENT
+
+
+class DeadlineExceeded(NaiadError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+
+
+def error_text(error: BaseException) -> str:
+    """What a client is told about `error`, on every front end and in unary and streamed
+    answers alike: a domain error's own message, anything else as an internal error."""
+    if isinstance(error, NaiadError):
+        return error.message
+    return f"internal error: {error}"
+
+
+def error_code(error: BaseException) -> ErrorCode:
+    """The code a front end maps to its protocol's status for `error`."""
+    return error.code if isinstance(error, NaiadError) else ErrorCode.INTERNAL

@@ -1,82 +1,104 @@
-"""The engine: what the transport calls. Resolves models and hands requests to them."""
+"""The core engine: the InferenceEngine at the bottom of every stack, over the model repository.
+
+Runs without any front end: tests, batch jobs and shadow copies build one from a repository
+and call it directly.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TypeVar, cast
 
-from naiad.config.settings import ModelSettings
+from naiad.engine.context import CallContext
+from naiad.engine.protocol import ModelDescription, StreamAnswer, VersionStats
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.served_model import ServedModel
-from naiad.errors import NaiadError
-from naiad.native import Stats
+from naiad.engine.streaming import answer_stream
+from naiad.errors import DeadlineExceeded, NaiadError
 from naiad.repository.manager import ModelRepository
-from naiad_protocol import model_config_pb2
+from naiad.repository.types import IndexEntry
+from naiad_protocol.model_config_pb2 import ModelConfig
 
-
-@dataclass(frozen=True)
-class VersionStats:
-    name: str
-    version: int
-    stats: Stats
+M = TypeVar("M")
 
 
 class Engine:
-    """Serves inference and model management over a ModelRepository of ServedModels."""
+    """Serves inference and model management over a ModelRepository of ServedModels.
 
-    def __init__(self, repository: ModelRepository) -> None:
-        self.repository = repository
-        self._ready = False
+    Readiness: not ready until `accept(True)`. Strict (the default): then ready while every
+    model that should be loaded serves, i.e. every known version is READY, except those
+    unloaded on request and those being unloaded; a model that is loading or failed makes the
+    server not ready. Not strict: ready once accepting. Read from the repository's current
+    snapshot: no file system access.
+    """
 
-    def submit(self, request: InferRequest) -> asyncio.Future[InferResponse]:
-        """Queues `request` on its model version. Raises NotFound/Unavailable/InvalidArgument."""
-        return self._resolve(request.model_name, request.model_version)[1].submit(request)
+    def __init__(self, repository: ModelRepository, *, strict_readiness: bool = True) -> None:
+        self._repository = repository
+        self._strict = strict_readiness
+        self._accepting = False
 
-    def model(self, name: str, version: str) -> tuple[ModelSettings, model_config_pb2.ModelConfig]:
-        _, served, config = self._resolve(name, version)
-        return served.settings, config
+    def accept(self, accepting: bool) -> None:
+        """Marks the server as taking traffic (after start-up) or not (when shutting down)."""
+        self._accepting = accepting
 
-    def ready_versions(self, name: str) -> list[int]:
-        return self.repository.ready_versions(name)
+    def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
+        if context.deadline_s is not None and context.expired():
+            raise DeadlineExceeded(f"request '{request.id}' arrived after its deadline")
+        return self._served(request.model_name, request.model_version)[1].submit(request)
 
-    def model_ready(self, name: str, version: str) -> bool:
-        return self.repository.is_ready(name, version)
+    async def stream(
+        self,
+        messages: AsyncIterable[M],
+        decode: Callable[[M], InferRequest],
+        context: Callable[[M], CallContext],
+        send: Callable[[StreamAnswer[M]], Awaitable[None]],
+    ) -> None:
+        await answer_stream(self.submit, messages, decode, context, send)
+
+    def describe(self, name: str, version: str) -> ModelDescription:
+        served = self._served(name, version)[1]
+        return ModelDescription(served.settings, tuple(self._repository.ready_versions(name)))
+
+    def config(self, name: str, version: str) -> ModelConfig:
+        return self._repository.resolve(name, version)[2]
 
     def statistics(self, name: str, version: str) -> list[VersionStats]:
-        """Every ready version when `name` is empty; a model's ready versions when `version` is."""
         if name and version:
-            number, served, _ = self._resolve(name, version)
+            number, served = self._served(name, version)
             return [VersionStats(name, number, served.stats())]
         if name:
-            self.repository.resolve(name, "")  # NotFound for an unknown model
+            self._repository.resolve(name, "")  # NotFound for an unknown model
         found = []
-        names = [name] if name else sorted({e.name for e in self.repository.index(ready_only=True)})
+        names = [name] if name else self._repository.serving_models()
         for model in names:
-            for number in self.repository.ready_versions(model):
+            for number in self._repository.ready_versions(model):
                 try:
-                    _, served, _ = self._resolve(model, str(number))
+                    _, served = self._served(model, str(number))
                 except NaiadError:
                     continue  # unloaded between the two calls
                 found.append(VersionStats(model, number, served.stats()))
         return found
 
+    def model_ready(self, name: str, version: str) -> bool:
+        return self._repository.is_ready(name, version)
+
+    def server_ready(self) -> bool:
+        if not self._accepting:
+            return False
+        return not self._strict or self._repository.serving_as_expected()
+
+    async def index(self, ready_only: bool) -> list[IndexEntry]:
+        # Lists the repository's directories: file system work, kept off the event loop.
+        return await asyncio.to_thread(self._repository.index, ready_only)
+
     async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:
-        await asyncio.to_thread(self.repository.load, name, config_json, files or None)
+        await asyncio.to_thread(self._repository.load, name, config_json, files or None)
 
     async def unload(self, name: str) -> None:
-        await asyncio.to_thread(self.repository.unload, name)
+        await asyncio.to_thread(self._repository.unload, name)
 
-    def _resolve(
-        self, name: str, version: str
-    ) -> tuple[int, ServedModel, model_config_pb2.ModelConfig]:
+    def _served(self, name: str, version: str) -> tuple[int, ServedModel]:
         # The repository stores what load_served_model built: always a ServedModel.
-        number, served, config = self.repository.resolve(name, version)
-        return number, cast(ServedModel, served), config
-
-    @property
-    def ready(self) -> bool:
-        return self._ready
-
-    def set_ready(self, ready: bool) -> None:
-        self._ready = ready
+        number, served, _ = self._repository.resolve(name, version)
+        return number, cast(ServedModel, served)

@@ -2,6 +2,7 @@
 health endpoints, structured logs with run-time levels, an access log and optional tracing.
 
 The pieces the server composes: `StatsLedger` (ledger.py), `build_registry`/`MetricsRoute`
-(metrics.py), `Readiness`/`HealthRoutes` (health.py), `HttpListener` (listener.py),
-`logs.configure`/`logs.update` (logs.py), `ObservedEngine` (observed.py).
+(metrics.py), `HealthRoutes` (health.py), `HttpListener` (listener.py),
+`logs.configure`/`logs.update` (logs.py), and two engine layers: `AccessLogLayer`
+(access_log.py) and `TracingLayer` (tracing.py).
 """

@@ -15,7 +15,7 @@ from prometheus_client.utils import floatToGoString
 from naiad.errors import NaiadError
 from naiad.observability.ledger import StatsLedger, VersionKey, VersionReport
 from naiad.repository.manager import ModelRepository
-from naiad.repository.types import IndexEntry, ModelState
+from naiad.repository.types import WIRE_STATES, IndexEntry, ModelState
 
 LABELS = ("model", "version")
 
@@ -65,7 +65,7 @@ class NaiadCollector(Collector):
         self._ledger = ledger
 
     def collect(self) -> Iterator[Metric]:
-        entries = self._repository.index()
+        entries = self._repository.index(scan=False)  # a scrape never touches the disk
         reports = self._ledger.collect(self._serving(entries))
         yield from _triton_counters(reports)
         yield from _gauges(reports)
@@ -166,9 +166,9 @@ def _model_metrics(entries: list[IndexEntry], reports: list[VersionReport]) -> I
     for entry in entries:
         if entry.state is None:
             continue  # in the repository, never asked to load
-        for candidate in ModelState:
-            value = 1 if candidate is entry.state else 0
-            state.add_metric([entry.name, entry.version, candidate.value], value)
+        for candidate in WIRE_STATES:
+            value = 1 if candidate == entry.state.wire else 0
+            state.add_metric([entry.name, entry.version, candidate], value)
     load = GaugeMetricFamily(
         "naiad_model_load_duration_seconds",
         "How long the latest load of a serving version took (sessions and warm-up)",

@@ -55,8 +55,12 @@ class HttpListener:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
-        """Stops accepting and closes open connections, answering none half-way."""
+    async def serving(self, serving: bool) -> None:
+        pass  # its routes read readiness on every request
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stops accepting and closes open connections, answering none half-way (its answers
+        take no time worth a grace)."""
         if self._server is None:
             return
         self._server.close()
@@ -73,7 +77,7 @@ class HttpListener:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         except asyncio.LimitOverrunError:
             await _write(writer, Response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE), False)

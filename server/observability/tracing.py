@@ -1,5 +1,6 @@
-"""Optional OpenTelemetry tracing: a span per inference request, parented by the caller's
-`traceparent` gRPC metadata. Without the SDK (extra `otel`) nothing here is active.
+"""Optional OpenTelemetry tracing: the layer that gives each inference request a span, parented
+by the caller's `traceparent` (unary calls; a stream's requests each start their own trace).
+Without the SDK (extra `otel`) nothing here is active.
 
 The SDK is configured the usual OpenTelemetry way (OTEL_* environment variables, or a
 TracerProvider set by the embedding program); naiad only creates spans.
@@ -7,14 +8,15 @@ TracerProvider set by the embedding program); naiad only creates spans.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import functools
 from typing import Any
 
-import grpc
-
-INFER_METHODS = ("/inference.GRPCInferenceService/ModelInfer",)
-"""Unary methods whose handler runs inside the caller's trace context. Streams are not: one
-stream carries many requests, each of which may belong to its own trace."""
+from naiad.engine.context import CallContext
+from naiad.engine.layers import EngineLayer
+from naiad.engine.protocol import InferenceEngine
+from naiad.engine.request import InferRequest, InferResponse
+from naiad.errors import NaiadError, error_code
 
 
 def load_tracer() -> Any | None:
@@ -26,12 +28,20 @@ def load_tracer() -> Any | None:
     return trace.get_tracer("naiad")
 
 
-def start_span(tracer: Any, model: str, version: str, request_id: str) -> Any:
-    """A span for one request, a child of the current trace context if there is one."""
-    return tracer.start_span(
-        "naiad.infer",
-        attributes={"naiad.model": model, "naiad.version": version, "naiad.request_id": request_id},
-    )
+def start_span(tracer: Any, request: InferRequest, context: CallContext) -> Any:
+    """A span for one request: a child of the caller's trace when its headers name one, else
+    of the current trace context (an embedding program's), else a new trace."""
+    parent = None
+    if context.trace:
+        from opentelemetry.propagate import extract
+
+        parent = extract(context.trace)
+    attributes = {
+        "naiad.model": request.model_name,
+        "naiad.version": request.model_version,
+        "naiad.request_id": request.id,
+    }
+    return tracer.start_span("naiad.infer", context=parent, attributes=attributes)
 
 
 def end_span(
@@ -59,35 +69,34 @@ def _timed_child(tracer: Any, parent: Any, name: str, start_ns: int, duration_us
     child.end(end_time=start_ns + duration_us * 1000)
 
 
-class TraceContextInterceptor(grpc.aio.ServerInterceptor):
-    """Runs ModelInfer handlers inside the trace context that `traceparent` metadata names."""
+class TracingLayer(EngineLayer):
+    """A span per inference request, parented by the caller's trace headers (CallContext.trace)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method not in INFER_METHODS or not handler.unary_unary:
-            return handler
-        behaviour = handler.unary_unary
+    def __init__(self, inner: InferenceEngine, tracer: Any) -> None:
+        super().__init__(inner)
+        self._tracer = tracer
 
-        async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            from opentelemetry import context as otel_context
-            from opentelemetry.propagate import extract
+    def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
+        span = start_span(self._tracer, request, context)
+        try:
+            future = self.inner.submit(request, context)
+        except NaiadError as exc:
+            end_span(self._tracer, span, exc.code.name, request.model_version)
+            raise
+        future.add_done_callback(functools.partial(self._done, span, request.model_version))
+        return future
 
-            carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-            token = otel_context.attach(extract(carrier))
-            try:
-                return await behaviour(request, context)
-            finally:
-                otel_context.detach(token)
+    def _done(self, span: Any, version: str, future: asyncio.Future[InferResponse]) -> None:
+        if future.cancelled():
+            end_span(self._tracer, span, "CANCELLED", version)
+        elif (error := future.exception()) is not None:
+            end_span(self._tracer, span, error_code(error).name, version)
+        else:
+            response = future.result()
+            end_span(
+                self._tracer, span, "OK", response.model_version,
+                response.queue_us, response.compute_us,
+            )  # fmt: skip
 
-        return grpc.unary_unary_rpc_method_handler(
-            traced,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
 
-
-__all__ = ["TraceContextInterceptor", "end_span", "load_tracer", "start_span"]
+__all__ = ["TracingLayer", "end_span", "load_tracer", "start_span"]

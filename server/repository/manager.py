@@ -41,7 +41,8 @@ class ModelRepository:
 
     All methods are synchronous and thread-safe. `load`, `unload`, `start` and `stop` may block
     for as long as models take to start or drain (call them off the event loop); `resolve`,
-    `is_ready`, `ready_versions` and `index` return at once.
+    `is_ready`, `ready_versions`, `serving_as_expected` and `index(scan=False)` return at once,
+    reading only the current snapshot; `index()` also lists the repository's directories.
     """
 
     def __init__(
@@ -195,16 +196,22 @@ class ModelRepository:
             raise NotFound(f"Request for unknown model: '{name}' is not found")
         return sorted(v.version for v in view.serving())
 
-    def index(self, ready_only: bool = False) -> list[IndexEntry]:
-        """Every model in the repository or loaded, one row per known version, sorted."""
+    def index(self, ready_only: bool = False, *, scan: bool = True) -> list[IndexEntry]:
+        """Every model known, one row per known version, sorted by name and version.
+
+        `scan` also lists the repository's directories, so that models never loaded appear
+        (version "", state None): file system work, for RepositoryIndex. Without it, only the
+        models loaded or tried, from the current snapshot, at once.
+        """
         models = self._snapshot.models
+        names = set(models) | (self._model_names() if scan else set())
         entries: list[IndexEntry] = []
-        for name in sorted(self._model_names() | set(models)):
+        for name in sorted(names):
             view = models.get(name)
             if view is None:
                 entries.append(IndexEntry(name, "", None))
             elif not view.versions:
-                entries.append(IndexEntry(name, "", ModelState.UNAVAILABLE, view.reason))
+                entries.append(IndexEntry(name, "", view.state, view.reason))
             else:
                 for number in sorted(view.versions):
                     v = view.versions[number]
@@ -212,6 +219,15 @@ class ModelRepository:
         if ready_only:
             entries = [e for e in entries if e.state is ModelState.READY]
         return entries
+
+    def serving_as_expected(self) -> bool:
+        """Whether every model loaded or tried is READY, being unloaded or unloaded; models
+        never asked to load do not count. No file system access."""
+        return self._snapshot.as_expected
+
+    def serving_models(self) -> list[str]:
+        """Names of the models with at least one serving version, sorted."""
+        return self._snapshot.serving_names
 
     # Internals
 

@@ -18,6 +18,7 @@ from naiad.repository.uploads import remove_tree, write_uploaded_files
 from naiad.repository.views import ModelView, VersionView
 
 UNLOADED = "unloaded"
+"""The reason RepositoryIndex gives for a version in state UNLOADED."""
 
 
 class Transitions:
@@ -84,8 +85,8 @@ class Transitions:
         else:
             versions = list(view.versions)
             self._publish(
-                ModelView(view.name, reason=UNLOADED).with_states(
-                    versions, ModelState.UNAVAILABLE, UNLOADED
+                ModelView(view.name, reason=UNLOADED, state=ModelState.UNLOADED).with_states(
+                    versions, ModelState.UNLOADED, UNLOADED
                 )
             )
         if view.temp_dir is not None:

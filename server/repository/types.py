@@ -37,12 +37,27 @@ ModelFactory = Callable[[ModelSettings, ModelConfig], ServedModel]
 
 
 class ModelState(enum.Enum):
-    """A version's state, spelled as RepositoryIndex reports it."""
+    """A version's state. `wire` is how RepositoryIndex spells it (Triton's four states)."""
 
     READY = "READY"
     UNAVAILABLE = "UNAVAILABLE"
+    """Failed to load (the reason says why), or named by the version policy but missing."""
     LOADING = "LOADING"
     UNLOADING = "UNLOADING"
+    UNLOADED = "UNLOADED"
+    """Stopped on request; reported as UNAVAILABLE with reason "unloaded", as Triton does."""
+
+    @property
+    def wire(self) -> str:
+        return "UNAVAILABLE" if self is ModelState.UNLOADED else self.value
+
+    @property
+    def expected(self) -> bool:
+        """Whether a version in this state leaves a strictly ready server ready."""
+        return self in (ModelState.READY, ModelState.UNLOADING, ModelState.UNLOADED)
+
+
+WIRE_STATES = ("READY", "UNAVAILABLE", "LOADING", "UNLOADING")
 
 
 class ControlMode(enum.Enum):

@@ -39,6 +39,8 @@ class ModelView:
     versions: Mapping[int, VersionView] = field(default_factory=dict)
     reason: str = ""
     """Why the model as a whole is unavailable (unreadable config...), when it has no versions."""
+    state: ModelState = ModelState.UNAVAILABLE
+    """The model's state while it has no versions: UNAVAILABLE (failed) or UNLOADED."""
     fingerprint: Fingerprint | None = None
     """The model directory's content at the last load attempt (poll mode compares it)."""
     temp_dir: Path | None = None
@@ -53,6 +55,13 @@ class ModelView:
     def serving(self) -> list[VersionView]:
         return [v for v in self.versions.values() if v.serving]
 
+    @property
+    def as_expected(self) -> bool:
+        """Every version READY, being unloaded or unloaded (see Engine's strict readiness)."""
+        if not self.versions:
+            return self.state.expected
+        return all(v.state.expected for v in self.versions.values())
+
     def with_states(self, versions: list[int], state: ModelState, reason: str = "") -> ModelView:
         """A copy in which `versions` have `state` and `reason` and no model."""
         updated = dict(self.versions)
@@ -66,6 +75,16 @@ class Snapshot:
     """Every known model's view; replaced as a whole on each change."""
 
     models: Mapping[str, ModelView] = field(default_factory=dict)
+
+    @functools.cached_property
+    def as_expected(self) -> bool:
+        """Every model as it should be; computed once per snapshot, read by readiness checks."""
+        return all(view.as_expected for view in self.models.values())
+
+    @functools.cached_property
+    def serving_names(self) -> list[str]:
+        """Models with at least one serving version, sorted."""
+        return sorted(name for name, view in self.models.items() if view.latest_ready)
 
     def with_model(self, view: ModelView) -> Snapshot:
         return Snapshot({**self.models, view.name: view})

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from naiad.engine.engine import Engine
+from naiad.engine.protocol import InferenceEngine
 from naiad.transport.service import InferenceService
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -31,26 +31,32 @@ class ReadinessHealth(health.aio.HealthServicer):  # type: ignore[misc]
 
 
 class GrpcFrontEnd:
-    """Owns the grpc.aio server; start() binds, stop() drains in-flight calls within a grace."""
+    """The gRPC front end: owns the grpc.aio server; start() binds, stop() drains in-flight
+    calls within a grace."""
+
+    name = "grpc"
 
     def __init__(
         self,
-        engine: Engine,
+        engine: InferenceEngine,
         host: str,
         port: int,
         max_message_bytes: int,
         *,
-        ready: Callable[[], bool] | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self._engine = engine
         self._max_message_bytes = max_message_bytes
-        self._ready = ready or (lambda: engine.ready)
         self._interceptors = list(interceptors)
         self.host = host
         self.port = port
         self._server: grpc.aio.Server | None = None
-        self._health = ReadinessHealth(self._ready)
+        self._health = ReadinessHealth(engine.server_ready)
+
+    @property
+    def address(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "[::]") else self.host
+        return f"{host}:{self.port}"
 
     async def start(self) -> None:
         """Binds and starts serving; must run inside the event loop that will serve."""
@@ -62,7 +68,7 @@ class GrpcFrontEnd:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        service = InferenceService(self._engine, self._ready)
+        service = InferenceService(self._engine)
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         bound = server.add_insecure_port(f"{self.host}:{self.port}")
@@ -72,7 +78,7 @@ class GrpcFrontEnd:
         self._server = server
         await server.start()
 
-    async def set_serving(self, serving: bool) -> None:
+    async def serving(self, serving: bool) -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving

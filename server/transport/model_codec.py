@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from naiad.config.settings import ModelSettings, TensorSpec
+from naiad.config.settings import TensorSpec
+from naiad.engine.protocol import ModelDescription
 from naiad.native import Stats
 from naiad_protocol import grpc_service_pb2 as pb
 
 PLATFORM = "onnxruntime_onnx"
 
 
-def model_metadata(settings: ModelSettings, versions: list[int]) -> pb.ModelMetadataResponse:
+def model_metadata(description: ModelDescription) -> pb.ModelMetadataResponse:
+    settings = description.settings
+
     def tensor(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
         shape = [-1, *spec.dims] if settings.batches else list(spec.dims)
         return pb.ModelMetadataResponse.TensorMetadata(
@@ -18,7 +21,7 @@ def model_metadata(settings: ModelSettings, versions: list[int]) -> pb.ModelMeta
 
     return pb.ModelMetadataResponse(
         name=settings.name,
-        versions=[str(v) for v in sorted(versions)],
+        versions=[str(v) for v in sorted(description.ready_versions)],
         platform=PLATFORM,
         inputs=[tensor(s) for s in settings.inputs],
         outputs=[tensor(s) for s in settings.outputs],

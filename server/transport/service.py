@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
 import naiad
-from naiad.engine.engine import Engine
-from naiad.engine.request import InferResponse
-from naiad.errors import InvalidArgument, NaiadError
+from naiad.engine.protocol import InferenceEngine, StreamAnswer
+from naiad.errors import InvalidArgument, error_text
 from naiad.observability import logs
+from naiad.transport.call_context import stream_context, unary_context
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.model_codec import model_metadata, model_statistics
 from naiad.transport.status import unary
+from naiad.transport.stream_codec import encode_stream_answer
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -26,13 +27,12 @@ EXTENSIONS = (
     "parameters",
 )
 
-_END_OF_INPUT = object()
+log = logging.getLogger("naiad.transport")
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, engine: Engine, ready: Callable[[], bool]) -> None:
+    def __init__(self, engine: InferenceEngine) -> None:
         self._engine = engine
-        self._ready = ready
 
     @unary
     async def ServerLive(self, request, context):  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def ServerReady(self, request, context):  # type: ignore[no-untyped-def]
-        return pb.ServerReadyResponse(ready=self._ready())
+        return pb.ServerReadyResponse(ready=self._engine.server_ready())
 
     @unary
     async def ModelReady(self, request, context):  # type: ignore[no-untyped-def]
@@ -54,13 +54,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def ModelMetadata(self, request, context):  # type: ignore[no-untyped-def]
-        settings, _ = self._engine.model(request.name, request.version)
-        return model_metadata(settings, self._engine.ready_versions(request.name))
+        return model_metadata(self._engine.describe(request.name, request.version))
 
     @unary
     async def ModelConfig(self, request, context):  # type: ignore[no-untyped-def]
-        _, config = self._engine.model(request.name, request.version)
-        return pb.ModelConfigResponse(config=config)
+        return pb.ModelConfigResponse(config=self._engine.config(request.name, request.version))
 
     @unary
     async def ModelStatistics(self, request, context):  # type: ignore[no-untyped-def]
@@ -71,13 +69,13 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def RepositoryIndex(self, request, context):  # type: ignore[no-untyped-def]
-        entries = self._engine.repository.index(ready_only=request.ready)
+        entries = await self._engine.index(request.ready)
         return pb.RepositoryIndexResponse(
             models=[
                 pb.RepositoryIndexResponse.ModelIndex(
                     name=e.name,
                     version=e.version,
-                    state=e.state.value if e.state is not None else "",
+                    state=e.state.wire if e.state is not None else "",
                     reason=e.reason,
                 )
                 for e in entries
@@ -105,50 +103,24 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def ModelInfer(self, request, context):  # type: ignore[no-untyped-def]
-        response = await self._engine.submit(decode_request(request))
+        response = await self._engine.submit(decode_request(request), unary_context(context))
         return encode_response(response)
 
     async def ModelStreamInfer(
         self, requests: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Answers each request as soon as it is ready; errors travel in error_message."""
-        answers: asyncio.Queue[object] = asyncio.Queue()
-        in_flight: set[asyncio.Future[InferResponse]] = set()
+    ) -> None:
+        """Answers each request as soon as it is ready; errors travel in error_message and
+        leave the stream open. A failure of the stream itself ends it with INTERNAL."""
+        shared = stream_context(context)
 
-        def answer(message: pb.ModelInferRequest, future: asyncio.Future[InferResponse]) -> None:
-            in_flight.discard(future)
-            if future.cancelled():
-                return
-            error = future.exception()
-            if error is None:
-                answers.put_nowait(_stream_answer(future.result()))
-            else:
-                answers.put_nowait(_stream_error(message, error))
+        async def send(answer: StreamAnswer[pb.ModelInferRequest]) -> None:
+            await context.write(encode_stream_answer(answer))
 
-        async def read() -> None:
-            async for message in requests:
-                try:
-                    future = self._engine.submit(decode_request(message))
-                except NaiadError as exc:
-                    answers.put_nowait(_stream_error(message, exc))
-                    continue
-                in_flight.add(future)
-                future.add_done_callback(lambda f, m=message: answer(m, f))
-            answers.put_nowait(_END_OF_INPUT)
-
-        reader = asyncio.ensure_future(read())
-        input_ended = False
         try:
-            while not (input_ended and not in_flight and answers.empty()):
-                item = await answers.get()
-                if item is _END_OF_INPUT:
-                    input_ended = True
-                    continue
-                yield item  # type: ignore[misc]
-        finally:
-            reader.cancel()
-            for future in list(in_flight):
-                future.cancel()
+            await self._engine.stream(requests, decode_request, lambda _: shared, send)
+        except Exception as exc:
+            log.exception("stream failed")
+            await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))
 
     async def SystemSharedMemoryStatus(self, request, context):  # type: ignore[no-untyped-def]
         await _unimplemented(context, "system shared memory")
@@ -196,21 +168,3 @@ def _log_settings_response(config: logs.LogConfig) -> pb.LogSettingsResponse:
         else:
             setting.string_param = value
     return response
-
-
-def _stream_answer(response: InferResponse) -> pb.ModelStreamInferResponse:
-    answer = pb.ModelStreamInferResponse()
-    encoded = encode_response(response, into=answer.infer_response)
-    encoded.parameters["triton_final_response"].bool_param = True
-    return answer
-
-
-def _stream_error(
-    message: pb.ModelInferRequest, error: BaseException
-) -> pb.ModelStreamInferResponse:
-    text = error.message if isinstance(error, NaiadError) else f"internal error: {error}"
-    response = pb.ModelInferResponse(
-        model_name=message.model_name, model_version=message.model_version, id=message.id
-    )
-    response.parameters["triton_final_response"].bool_param = True
-    return pb.ModelStreamInferResponse(error_message=text, infer_response=response)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from naiad.errors import ErrorCode, NaiadError
+from naiad.errors import ErrorCode, NaiadError, error_text
 
 log = logging.getLogger("naiad.transport")
 
@@ -38,10 +38,10 @@ def unary(handler: Handler[R]) -> Handler[R]:
         try:
             return await handler(self, request, context)
         except NaiadError as exc:
-            await context.abort(STATUS[exc.code], exc.message)
+            await context.abort(STATUS[exc.code], error_text(exc))
         except Exception as exc:
             log.exception("unexpected error in %s", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
+            await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))
         raise AssertionError("unreachable: abort raises")
 
     return wrapper

@@ -110,7 +110,6 @@ class Samples:
 
 
 async def scrape(server: NaiadServer) -> Samples:
-    assert server.metrics is not None
-    status, body = await http_get(server.metrics.address, "/metrics")
+    status, body = await http_get(server.addresses["metrics"], "/metrics")
     assert status == 200
     return Samples(body.decode())

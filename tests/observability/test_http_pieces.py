@@ -9,10 +9,11 @@ from types import SimpleNamespace
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from naiad.engine.engine import Engine
 from naiad.observability.exposition import render
-from naiad.observability.health import Readiness
 from naiad.observability.listener import HttpListener, Response
-from naiad.repository.types import IndexEntry, ModelState
+from naiad.repository.types import ModelState
+from naiad.repository.views import ModelView, Snapshot, VersionView
 
 
 async def _route(path: str) -> Response | None:
@@ -91,20 +92,29 @@ def test_exposition_keeps_triton_counter_names() -> None:
 
 
 def test_strict_readiness_rule() -> None:
-    entries: list[IndexEntry] = []
-    engine = SimpleNamespace(ready=True, repository=SimpleNamespace(index=lambda: entries))
-    strict = Readiness(engine, strict=True)  # type: ignore[arg-type]
-    relaxed = Readiness(engine, strict=False)  # type: ignore[arg-type]
-    for state, reason, expected in (
-        (ModelState.READY, "", True),
-        (ModelState.UNLOADING, "", True),
-        (ModelState.UNAVAILABLE, "unloaded", True),
-        (None, "", True),
-        (ModelState.LOADING, "", False),
-        (ModelState.UNAVAILABLE, "bad model", False),
+    """Strict readiness reads the repository's snapshot: READY, UNLOADING and UNLOADED are as
+    expected; LOADING and UNAVAILABLE (failed) are not; models never loaded do not count."""
+    ok = ModelView("ok", {1: VersionView(1, ModelState.READY)})
+    for state, expected in (
+        (ModelState.READY, True),
+        (ModelState.UNLOADING, True),
+        (ModelState.UNLOADED, True),
+        (ModelState.LOADING, False),
+        (ModelState.UNAVAILABLE, False),
     ):
-        entries[:] = [IndexEntry("ok", "1", ModelState.READY), IndexEntry("m", "1", state, reason)]
-        assert strict.server_ready() is expected, (state, reason)
-        assert relaxed.server_ready()
-    engine.ready = False
-    assert not strict.server_ready() and not relaxed.server_ready()
+        other = ModelView("m", {1: VersionView(1, state, "why")})
+        assert Snapshot({"ok": ok, "m": other}).as_expected is expected, state
+        versionless = ModelView("m", reason="why", state=state)
+        assert Snapshot({"ok": ok, "m": versionless}).as_expected is expected, state
+    assert Snapshot().as_expected
+
+    repository = SimpleNamespace(serving_as_expected=lambda: as_expected)
+    strict = Engine(repository, strict_readiness=True)  # type: ignore[arg-type]
+    relaxed = Engine(repository, strict_readiness=False)  # type: ignore[arg-type]
+    for as_expected in (True, False):
+        assert not strict.server_ready() and not relaxed.server_ready()  # not accepting yet
+        strict.accept(True)
+        relaxed.accept(True)
+        assert strict.server_ready() is as_expected and relaxed.server_ready()
+        strict.accept(False)
+        relaxed.accept(False)

@@ -65,8 +65,7 @@ async def test_counters_continue_across_reloads_and_vanish_on_unload(repository:
 async def test_health_follows_model_state(repository: Path, strict: bool) -> None:
     options = {"model_control_mode": "explicit", "strict_readiness": strict}
     async with running(repository, **options) as server:
-        assert server.http is not None
-        address = server.http.address
+        address = server.addresses["http"]
 
         async def status(path: str) -> int:
             return (await http_get(address, path))[0]
@@ -98,15 +97,15 @@ async def test_health_follows_model_state(repository: Path, strict: bool) -> Non
 
 async def test_http_edges(repository: Path) -> None:
     async with running(repository, model_control_mode="explicit") as server:
-        assert server.http is not None and server.metrics is not None
-        assert await http_get(server.http.address, "/v2/health/live", "HEAD") == (200, b"")
-        assert (await http_get(server.http.address, "/nothing"))[0] == 404
-        assert (await http_get(server.http.address, "/v2/health/live", "POST"))[0] == 405
-        assert (await http_get(server.http.address, "/metrics"))[0] == 404  # its own port
-        assert (await http_get(server.metrics.address, "/v2/health/live"))[0] == 404
+        http, metrics = server.addresses["http"], server.addresses["metrics"]
+        assert await http_get(http, "/v2/health/live", "HEAD") == (200, b"")
+        assert (await http_get(http, "/nothing"))[0] == 404
+        assert (await http_get(http, "/v2/health/live", "POST"))[0] == 405
+        assert (await http_get(http, "/metrics"))[0] == 404  # its own port
+        assert (await http_get(metrics, "/v2/health/live"))[0] == 404
 
 
 async def test_listeners_can_be_disabled(repository: Path) -> None:
     async with running(repository, http_port=None, metrics_port=None) as server:
-        assert server.http is None and server.metrics is None and server.ledger is None
+        assert server.ledger is None
         assert list(server.addresses) == ["grpc"]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from obs_helpers import FAST_CONFIG, fast_model
 
+from naiad.engine.engine import Engine
 from naiad.engine.loader import load_served_model
 from naiad.observability import tracing
-from naiad.observability.observed import ObservedEngine
 from naiad.repository.manager import ModelRepository
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
 from naiad_client import AsyncClient, InferenceServerError
@@ -42,11 +42,10 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
     )
     repository = ModelRepository(str(root), factory=load_served_model)
     await asyncio.to_thread(repository.start)
-    engine = ObservedEngine(repository, access_log=False, tracer=provider.get_tracer("naiad"))
-    engine.set_ready(True)
-    front = GrpcFrontEnd(
-        engine, "127.0.0.1", 0, INT32_MAX, interceptors=[tracing.TraceContextInterceptor()]
-    )
+    core = Engine(repository)
+    core.accept(True)
+    engine = tracing.TracingLayer(core, provider.get_tracer("naiad"))
+    front = GrpcFrontEnd(engine, "127.0.0.1", 0, INT32_MAX)
     await front.start()
     try:
         address = f"127.0.0.1:{front.port}"

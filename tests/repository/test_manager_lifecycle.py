@@ -37,7 +37,8 @@ def test_load_unload_cycle(make_repo: MakeRepo, factory: FakeFactory) -> None:
     model = repo.resolve("a")[1]
     repo.unload("a")
     assert model.stopped  # type: ignore[attr-defined]
-    assert repo.index()[0] == IndexEntry("a", "2", UNAVAILABLE, "unloaded")
+    assert repo.index()[0] == IndexEntry("a", "2", ModelState.UNLOADED, "unloaded")
+    assert repo.index()[0].state.wire == "UNAVAILABLE"  # type: ignore[union-attr]
     with pytest.raises(Unavailable, match="'a' has no available versions"):
         repo.resolve("a")
     with pytest.raises(Unavailable, match="'a' version 2 is not at ready state"):

@@ -1,4 +1,10 @@
-"""Where worker threads leave finished batches for the event loop whose callers await them."""
+"""The one place answers reach their callers: `deliver` settles the futures of a batch's tasks.
+
+A caller awaits its future on its own event loop. Answers produced on that loop's thread (a
+cheap model running inline, a queue timeout noticed there) settle at once; answers produced on
+any other thread (instance workers, the timeout thread, a thread stopping the model) are
+queued in the loop's Inbox, which wakes the loop through an eventfd and settles them there.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from naiad.engine.pending import Outcome, Pending
 from naiad.native import signal_eventfd
 
 Futures = Sequence["asyncio.Future[Any]"]
@@ -28,7 +35,7 @@ def settle(futures: Futures, outcomes: Outcomes) -> None:
 
 
 class Inbox:
-    """One per event loop: a queue of finished batches and an eventfd the loop watches.
+    """One per event loop: finished answers from other threads, and an eventfd the loop watches.
 
     post() may be called from any thread. It wakes the loop without giving up the GIL (unlike
     call_soon_threadsafe, whose wake-up write releases it and so hands the GIL to the loop that
@@ -77,3 +84,27 @@ def inbox_for(loop: asyncio.AbstractEventLoop) -> Inbox:
     if inbox is None:
         inbox = _inboxes[loop] = Inbox(loop)
     return inbox
+
+
+def deliver(tasks: Sequence[Pending], outcomes: Sequence[Outcome]) -> None:
+    """Settles each task's future with its outcome, from any thread: directly when called on
+    the caller's loop thread, else through that loop's inbox (one wake-up per loop)."""
+    # asyncio's own fast lookup of the loop running on this thread, None on a worker thread.
+    here = asyncio._get_running_loop()
+    if len(tasks) == 1:  # the common unbatched case, without grouping
+        inbox = tasks[0].inbox
+        if here is not None and inbox.loop is here:
+            settle((tasks[0].future,), outcomes)
+        else:
+            inbox.post((tasks[0].future,), outcomes)
+        return
+    by_inbox: dict[Inbox, tuple[list[asyncio.Future[Any]], list[Outcome]]] = {}
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        group = by_inbox.setdefault(task.inbox, ([], []))
+        group[0].append(task.future)
+        group[1].append(outcome)
+    for inbox, (futures, group_outcomes) in by_inbox.items():
+        if here is not None and inbox.loop is here:
+            settle(futures, group_outcomes)
+        else:
+            inbox.post(futures, group_outcomes)

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from naiad.engine.inbox import Inbox, inbox_for, settle
+from naiad.engine.delivery import Inbox, inbox_for, settle
 from naiad.native import signal_eventfd
 
 

@@ -1,0 +1,56 @@
+"""The CallContext of a gRPC call: its deadline and the trace headers in its metadata."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+
+import grpc
+
+from naiad.engine.context import CallContext
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+class _TraceHeaders(Mapping[str, str]):
+    """The call's trace-context metadata, read from the call only if a layer asks for it."""
+
+    __slots__ = ("_context", "_headers")
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+        self._headers: dict[str, str] | None = None
+
+    def _read(self) -> dict[str, str]:
+        if self._headers is None:
+            metadata = self._context.invocation_metadata() or ()
+            self._headers = {
+                key: value
+                for key, value in metadata
+                if key in TRACE_HEADERS and isinstance(value, str)
+            }
+        return self._headers
+
+    def __getitem__(self, key: str) -> str:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+def unary_context(context: grpc.aio.ServicerContext) -> CallContext:
+    """A unary call's context: its deadline, and its trace headers."""
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else None
+    return CallContext(protocol="grpc", deadline_s=deadline, trace=_TraceHeaders(context))
+
+
+def stream_context(context: grpc.aio.ServicerContext) -> CallContext:
+    """The context every request of one stream shares: the stream's deadline, and no trace
+    headers (one stream carries many requests, each of which may belong to its own trace)."""
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else None
+    return CallContext(protocol="grpc", deadline_s=deadline)
