@@ -120,6 +120,9 @@ class TargetSpec:
     """For kind "url": host:port of a running server."""
     args: tuple[str, ...] = ()
     """For kind "naiad": extra ``naiad serve`` arguments."""
+    executable: str | None = None
+    """For kind "naiad": the ``naiad`` console script to start (e.g. another checkout's venv,
+    to measure before and after a change in one run); None: the one beside this Python."""
     batch_size: int | None = None
     """For kind "onnxruntime-inprocess": rows per run (default: the request batch size)."""
     config: dict[str, Any] = field(default_factory=dict)
@@ -173,8 +176,10 @@ def _target(entry: str | dict[str, Any]) -> TargetSpec:
         raise ScenarioError(f"unknown target kind {target.kind!r}; one of {TARGET_KINDS}")
     if target.kind == "url" and not target.url:
         raise ScenarioError("a url target needs url = 'host:port'")
-    if target.has_variant and target.kind != "naiad":
-        raise ScenarioError(f"target {target.label!r}: config and quantize are for naiad targets")
+    if (target.has_variant or target.executable) and target.kind != "naiad":
+        raise ScenarioError(
+            f"target {target.label!r}: config, quantize and executable are for naiad targets"
+        )
     return target
 
 

@@ -163,7 +163,8 @@ def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarge
     if spec.kind == "naiad":
         if not signature.repository:
             raise RuntimeError("the naiad target needs a model repository")
-        command = naiad_command(naiad_executable(), signature.repository, spec.args)
+        executable = spec.executable or naiad_executable()
+        command = naiad_command(executable, signature.repository, spec.args)
     else:
         module = {"grpc-noop": "bench.servers.noop", "naive": "bench.servers.naive"}[spec.kind]
         command = [sys.executable, "-m", module, "--signature", signature.to_json()]

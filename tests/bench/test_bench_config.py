@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 import pytest
 
 from bench import __main__ as cli
-from bench import compare, perf_analyzer, report, scenario
+from bench import compare, perf_analyzer, report, scenario, targets
 from bench.models import generated_signature
 from bench.runner import split_load, warnings_for
 
@@ -38,6 +39,7 @@ def test_bundled_scenarios_cover_the_issue():
         ({"baseline": "x"}, "baseline"),
         ({"request": {"modes": ["grpc"]}}, "request.modes"),
         ({"extra": 1}, "unknown top-level"),
+        ({"targets": [{"kind": "grpc-noop", "executable": "/x/naiad"}]}, "are for naiad targets"),
     ],
 )
 def test_bad_scenarios_say_why(data, message):
@@ -57,6 +59,32 @@ def test_url_targets_and_short_form(tmp_path):
         (10.0, 20.0),
         "poisson",
     )
+
+
+def test_a_naiad_target_can_name_another_checkouts_executable(tmp_path, monkeypatch):
+    """Before/after in one run: one naiad target per checkout, each its own console script."""
+    fake = tmp_path / "naiad"
+    fake.write_text("#!/bin/sh\necho usage: --grpc-host --no-http\n")
+    fake.chmod(0o755)
+    built = scenario.from_dict(
+        {"targets": ["naiad", {"kind": "naiad", "label": "before", "executable": str(fake)}]}
+    )
+    before = built.targets[1]
+    assert built.targets[0].executable is None and before.executable == str(fake)
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, command, log_path):
+            started.append(command)
+
+        def start(self):
+            return "127.0.0.1:1"
+
+    monkeypatch.setattr(targets, "ServerProcess", Recorder)
+    signature = SimpleNamespace(repository=str(tmp_path))
+    running = targets.start(before, signature, tmp_path)  # type: ignore[arg-type]
+    assert running.url == "127.0.0.1:1"
+    assert started[0][:2] == [str(fake), "serve"] and "--no-http" in started[0]
 
 
 def test_command_line_overrides_a_scenario():
