@@ -58,7 +58,7 @@ class BatchRunner:
         tasks = self._table.take(batch.task_ids)
         clock = time.perf_counter_ns
         t0 = clock()
-        t1 = t2 = t0
+        t1 = t2 = -1  # set as each phase ends
         try:
             output_names = _union_of_outputs(tasks)
             inputs = _gather(tasks)
@@ -83,6 +83,9 @@ class BatchRunner:
             outcomes = [error] * len(tasks)
             ok = False
         t3 = clock()
+        # A failure ends the phases it interrupted at t3: no duration is ever negative.
+        t1 = t3 if t1 < 0 else t1
+        t2 = t3 if t2 < 0 else t2
         self._scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
         if ok:
             compute_us = (t3 - t0) // 1000
