@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -26,9 +27,12 @@ class Caller:
     """What the principal may do, e.g. {"infer:classifier", "repository:load"}."""
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """One call's identity, deadline, protocol and trace context; immutable."""
+class CallContext(NamedTuple):
+    """One call's identity, deadline, protocol and trace context; immutable.
+
+    A NamedTuple rather than a frozen dataclass: one is built per request, and this is about
+    four times cheaper to build.
+    """
 
     protocol: str = "internal"
     """The entry point's name ("grpc", "http", "batch", ...), for logs and metrics labels."""
@@ -36,7 +40,7 @@ class CallContext:
     """time.monotonic() instant after which the caller no longer waits; None: no deadline."""
     caller: Caller | None = None
     """Set by an authenticating front end; None where no authentication is configured."""
-    trace: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    trace: Mapping[str, str] = _NO_HEADERS
     """W3C trace-context headers the caller sent (`traceparent`, `tracestate`), lower-case."""
 
     def expired(self) -> bool:
