@@ -7,14 +7,13 @@ and call it directly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TypeVar, cast
 
 from naiad.engine.context import CallContext
-from naiad.engine.protocol import ModelDescription, StreamAnswer, VersionStats
+from naiad.engine.protocol import ModelDescription, VersionStats
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.served_model import ServedModel
-from naiad.engine.streaming import answer_stream
+from naiad.engine.streaming import StreamsThroughSubmit
 from naiad.errors import DeadlineExceeded, NaiadError
 from naiad.repository.manager import ModelRepository
 from naiad.repository.types import IndexEntry
@@ -23,7 +22,7 @@ from naiad_protocol.model_config_pb2 import ModelConfig
 M = TypeVar("M")
 
 
-class Engine:
+class Engine(StreamsThroughSubmit):
     """Serves inference and model management over a ModelRepository of ServedModels.
 
     Readiness: not ready until `accept(True)`. Strict (the default): then ready while every
@@ -46,15 +45,6 @@ class Engine:
         if context.deadline_s is not None and context.expired():
             raise DeadlineExceeded(f"request '{request.id}' arrived after its deadline")
         return self._served(request.model_name, request.model_version)[1].submit(request)
-
-    async def stream(
-        self,
-        messages: AsyncIterable[M],
-        decode: Callable[[M], InferRequest],
-        context: Callable[[M], CallContext],
-        send: Callable[[StreamAnswer[M]], Awaitable[None]],
-    ) -> None:
-        await answer_stream(self.submit, messages, decode, context, send)
 
     def describe(self, name: str, version: str) -> ModelDescription:
         served = self._served(name, version)[1]

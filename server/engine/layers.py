@@ -11,13 +11,13 @@ its answer last. The composition root decides the order; today it is access log,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from naiad.engine.context import CallContext
-from naiad.engine.protocol import InferenceEngine, ModelDescription, StreamAnswer, VersionStats
+from naiad.engine.protocol import InferenceEngine, ModelDescription, VersionStats
 from naiad.engine.request import InferRequest, InferResponse
-from naiad.engine.streaming import answer_stream
+from naiad.engine.streaming import StreamsThroughSubmit
 from naiad.repository.types import IndexEntry
 from naiad_protocol.model_config_pb2 import ModelConfig
 
@@ -26,7 +26,7 @@ Layer = Callable[[InferenceEngine], InferenceEngine]
 """Wraps an engine: typically an EngineLayer subclass, or a functools.partial of one."""
 
 
-class EngineLayer:
+class EngineLayer(StreamsThroughSubmit):
     """Forwards every InferenceEngine verb to `inner`. Subclass and override what you need."""
 
     def __init__(self, inner: InferenceEngine) -> None:
@@ -34,15 +34,6 @@ class EngineLayer:
 
     def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
         return self.inner.submit(request, context)
-
-    async def stream(
-        self,
-        messages: AsyncIterable[M],
-        decode: Callable[[M], InferRequest],
-        context: Callable[[M], CallContext],
-        send: Callable[[StreamAnswer[M]], Awaitable[None]],
-    ) -> None:
-        await answer_stream(self.submit, messages, decode, context, send)
 
     def describe(self, name: str, version: str) -> ModelDescription:
         return self.inner.describe(name, version)

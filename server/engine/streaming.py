@@ -80,3 +80,19 @@ async def answer_stream(
     finally:
         for future in list(in_flight):
             future.cancel()
+
+
+class StreamsThroughSubmit:
+    """Gives an engine its `stream` verb: answer_stream over the engine's own `submit`, so that
+    every layer an engine stack has sees streamed requests as it sees unary ones."""
+
+    submit: Submit
+
+    async def stream(
+        self,
+        messages: AsyncIterable[M],
+        decode: Callable[[M], InferRequest],
+        context: Callable[[M], CallContext],
+        send: Callable[[StreamAnswer[M]], Awaitable[None]],
+    ) -> None:
+        await answer_stream(self.submit, messages, decode, context, send)
