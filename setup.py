@@ -1,4 +1,4 @@
-"""Builds naiad's native scheduler, its Cython tensor codec, and the gRPC stubs from protos/."""
+"""Builds naiad's native scheduler, the gRPC stubs from protos/ and their Cython BYTES codec."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ def native_extension() -> Extension:
 
 
 def codec_extension() -> list[Extension]:
+    # In naiad_protocol, not naiad, because clients and bench share it and may not import naiad.
     from Cython.Build import cythonize
 
-    ext = Extension("naiad._tensor_codec", ["server/_tensor_codec.pyx"], extra_compile_args=["-O3"])
+    source = "protos/naiad_protocol/_bytes_codec.pyx"
+    ext = Extension("naiad_protocol._bytes_codec", [source], extra_compile_args=["-O3"])
     return cythonize([ext], language_level=3, quiet=True)
 
 

@@ -23,9 +23,7 @@ from google.protobuf import json_format, text_format
 from bench.scenario import ModelSpec, TargetSpec, target_model
 from naiad_client import Client
 from naiad_protocol import model_config_pb2 as mc
-
-ONNX_DATATYPE = {1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64"}
-ONNX_DATATYPE.update({8: "BYTES", 9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64"})
+from naiad_protocol._wire import BY_CONFIG, BY_ONNX, BY_WIRE
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,7 @@ def config_text(spec: ModelSpec, signature: Signature) -> str:
 
 
 def _config_type(datatype: str) -> int:
-    return mc.DataType.Value("TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}")
+    return mc.DataType.Value(BY_WIRE[datatype].config)
 
 
 def generated_signature(spec: ModelSpec, repository: Path | None = None) -> Signature:
@@ -227,8 +225,8 @@ def repository_signature(spec: ModelSpec) -> Signature:
 def _from_config(tensors: Any) -> tuple[TensorSpec, ...]:
     specs = []
     for t in tensors:
-        name = mc.DataType.Name(t.data_type).removeprefix("TYPE_")
-        specs.append(TensorSpec(t.name, "BYTES" if name == "STRING" else name, tuple(t.dims)))
+        datatype = BY_CONFIG[mc.DataType.Name(t.data_type)].wire
+        specs.append(TensorSpec(t.name, datatype, tuple(t.dims)))
     return tuple(specs)
 
 
@@ -237,7 +235,8 @@ def _from_graph(values: Any, drop: int) -> tuple[TensorSpec, ...]:
     for v in values:
         shape = v.type.tensor_type.shape.dim
         dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in shape)
-        specs.append(TensorSpec(v.name, ONNX_DATATYPE[v.type.tensor_type.elem_type], dims[drop:]))
+        datatype = BY_ONNX[v.type.tensor_type.elem_type].wire
+        specs.append(TensorSpec(v.name, datatype, dims[drop:]))
     return tuple(specs)
 
 

@@ -1,4 +1,7 @@
-"""NumPy arrays to and from v2 tensors: datatype names, raw bytes, BYTES framing, parameters."""
+"""NumPy arrays to and from v2 tensors: datatype names, raw bytes, BYTES framing, parameters.
+
+The datatype table and the BYTES framing are naiad_protocol._wire's, shared with the server.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +11,23 @@ from typing import Any
 import numpy as np
 
 from naiad_protocol import grpc_service_pb2 as pb
+from naiad_protocol._wire import BY_WIRE, DATATYPES, decode_bytes, encode_bytes
+
+__all__ = [
+    "DTYPE_BY_DATATYPE",
+    "datatype_of",
+    "decode",
+    "decode_bytes",
+    "decode_contents",
+    "encode",
+    "encode_bytes",
+    "from_parameters",
+    "to_parameter",
+]
 
 # Wire datatype name -> NumPy dtype. BYTES elements are Python bytes in an object array.
-DTYPE_BY_DATATYPE: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(np.object_),
-}
+DTYPE_BY_DATATYPE: dict[str, np.dtype] = {t.wire: t.numpy for t in DATATYPES}
 _DATATYPE_BY_KIND_SIZE = {(d.kind, d.itemsize): name for name, d in DTYPE_BY_DATATYPE.items()}
-
-# Which InferTensorContents field holds each datatype when a peer sends typed contents.
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
 
 
 def datatype_of(dtype: np.dtype) -> str:
@@ -52,40 +38,6 @@ def datatype_of(dtype: np.dtype) -> str:
     if name is None:
         raise ValueError(f"no v2 datatype for numpy dtype {dtype}")
     return name
-
-
-def encode_bytes(values: np.ndarray) -> bytes:
-    """BYTES raw form: per element (row-major) a 4-byte little-endian length, then the bytes."""
-    parts = []
-    for item in values.ravel(order="C"):
-        if isinstance(item, bytes | bytearray | memoryview):
-            data = bytes(item)
-        elif isinstance(item, np.bytes_):
-            data = item.tobytes()
-        else:
-            data = str(item).encode("utf-8")
-        parts.append(len(data).to_bytes(4, "little"))
-        parts.append(data)
-    return b"".join(parts)
-
-
-def decode_bytes(raw: bytes, count: int) -> np.ndarray:
-    """Splits BYTES raw form into an object array of ``count`` bytes elements."""
-    out = np.empty(count, dtype=np.object_)
-    view = memoryview(raw)
-    pos = 0
-    for i in range(count):
-        if pos + 4 > len(raw):
-            raise ValueError(f"BYTES tensor truncated at element {i} of {count}")
-        size = int.from_bytes(view[pos : pos + 4], "little")
-        pos += 4
-        if pos + size > len(raw):
-            raise ValueError(f"BYTES element {i} claims {size} bytes past the end of the tensor")
-        out[i] = bytes(view[pos : pos + size])
-        pos += size
-    if pos != len(raw):
-        raise ValueError(f"BYTES tensor has {len(raw) - pos} bytes after its {count} elements")
-    return out
 
 
 def encode(array: Any) -> tuple[str, list[int], bytes]:
@@ -103,7 +55,10 @@ def decode(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
     """Raw tensor bytes back to an array of ``shape``; read-only for fixed-size types."""
     count = int(np.prod(shape, dtype=np.int64))
     if datatype == "BYTES":
-        return decode_bytes(raw, count).reshape(shape)
+        try:
+            return decode_bytes(raw, count).reshape(shape)
+        except ValueError as exc:
+            raise ValueError(f"malformed BYTES tensor: {exc}") from None
     dtype = DTYPE_BY_DATATYPE.get(datatype)
     if dtype is None:
         raise ValueError(f"cannot decode datatype {datatype!r}")
@@ -118,7 +73,8 @@ def decode_contents(
     datatype: str, shape: list[int], contents: pb.InferTensorContents
 ) -> np.ndarray:
     """Typed ``contents`` back to an array of ``shape`` (FP16/BF16 never travel typed)."""
-    field = _CONTENTS_FIELD.get(datatype)
+    known = BY_WIRE.get(datatype)
+    field = known.contents if known else None
     if field is None:
         raise ValueError(f"datatype {datatype!r} has no typed contents")
     values = list(getattr(contents, field))

@@ -6,26 +6,10 @@ import math
 
 import numpy as np
 
-from naiad._tensor_codec import decode_bytes, encode_bytes
 from naiad.datatypes import DataType
 from naiad.errors import InvalidArgument
 from naiad_protocol import grpc_service_pb2 as pb
-
-# Which InferTensorContents field carries each datatype; FP16 and BF16 travel raw only.
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
+from naiad_protocol._wire import decode_bytes, encode_bytes
 
 
 def element_count(name: str, shape: tuple[int, ...]) -> int:
@@ -55,7 +39,7 @@ def from_contents(
     name: str, dtype: DataType, shape: tuple[int, ...], contents: pb.InferTensorContents
 ) -> np.ndarray:
     count = element_count(name, shape)
-    field = _CONTENTS_FIELD.get(dtype.wire)
+    field = dtype.contents
     if field is None:
         raise InvalidArgument(f"input '{name}': {dtype.wire} data must be sent in raw contents")
     for other, _ in contents.ListFields():

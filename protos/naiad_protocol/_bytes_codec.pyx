@@ -1,7 +1,9 @@
 # cython: boundscheck=False, wraparound=False, initializedcheck=False
 """BYTES tensors on the wire: per element a 4-byte little-endian length, then the bytes.
 
-Compiled because a Python loop over millions of short strings is the slow path of a request.
+The one implementation of the framing, for server and clients alike; import it through
+naiad_protocol._wire. Compiled because a Python loop over millions of short strings is the slow
+path of a request.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -40,7 +42,9 @@ def decode_bytes(const unsigned char[::1] buf, Py_ssize_t count):
 
 def encode_bytes(array):
     """Serializes every element of `array` (bytes, or str as UTF-8) in row-major order."""
-    flat = [e if isinstance(e, bytes) else _to_bytes(e) for e in np.asarray(array).ravel()]
+    # `type is bytes`, not isinstance: the typed loop below takes exact bytes only, and
+    # np.bytes_ (the elements of an "S" array) is a bytes subclass.
+    flat = [e if type(e) is bytes else _to_bytes(e) for e in np.asarray(array).ravel()]
     cdef Py_ssize_t total = 0
     cdef bytes element
     for element in flat:
@@ -64,8 +68,6 @@ def encode_bytes(array):
 def _to_bytes(element):
     if isinstance(element, str):
         return element.encode("utf-8")
-    if isinstance(element, (bytearray, memoryview)):
-        return bytes(element)
-    if isinstance(element, np.bytes_):
+    if isinstance(element, (bytes, bytearray, memoryview)):
         return bytes(element)
     return str(element).encode("utf-8")
