@@ -57,10 +57,13 @@ def from_contents(
         array = np.empty(count, dtype=object)
         array[:] = list(values)
         return array.reshape(shape)
-    try:
-        return np.array(values, dtype=dtype.numpy).reshape(shape)
-    except OverflowError:
-        raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}") from None
+    # In the field's own type: INT8 and INT16 arrive in int32 int_contents, UINT8 and UINT16 in
+    # uint32 uint_contents, and a plain cast would wrap what does not fit.
+    wide = np.asarray(values)
+    array = wide.astype(dtype.numpy, copy=False)
+    if array.dtype != wide.dtype and not np.array_equal(array, wide):
+        raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}")
+    return array.reshape(shape)
 
 
 def has_contents(contents: pb.InferTensorContents) -> bool:
