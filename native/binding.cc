@@ -167,18 +167,15 @@ void bind_scheduler(py::module_& m) {
       .def(
           "enqueue",
           [](Scheduler& s, uint64_t task_id, uint32_t rows, uint64_t shape_key, uint32_t priority,
-             int64_t timeout_us, bool wake_consumer) {
-            return s.enqueue(
-                TaskSpec{task_id, rows, shape_key, priority, timeout_us, wake_consumer});
+             int64_t timeout_us) {
+            return s.enqueue(TaskSpec{task_id, rows, shape_key, priority, timeout_us});
           },
-          "task_id"_a, "rows"_a, "shape_key"_a, "priority"_a = 0, "timeout_us"_a = 0,
-          "wake_consumer"_a = true)
+          "task_id"_a, "rows"_a, "shape_key"_a, "priority"_a = 0, "timeout_us"_a = 0)
       .def("cancel", &Scheduler::cancel, "task_id"_a)
       .def("next_batch", &Scheduler::next_batch, Blocking())
       .def("try_next_batch", &Scheduler::try_next_batch)
       .def("next_wakeup_ns", &Scheduler::next_wakeup_ns)
       .def("wait_expired", &Scheduler::wait_expired, Blocking())
-      .def("take_expired", &Scheduler::take_expired)
       .def(
           "finish_batch",
           [](Scheduler& s, uint64_t batch_id, bool success, int64_t compute_input_ns,
@@ -191,11 +188,10 @@ void bind_scheduler(py::module_& m) {
           "compute_output_ns"_a = 0)
       .def("record_failure", &Scheduler::record_failure, "reason"_a, "count"_a = 1)
       .def("close", &Scheduler::close)
-      .def("abort", &Scheduler::abort)
       .def("poke", &Scheduler::poke)
       .def("stats", &Scheduler::stats)
-      .def_property_readonly("closed", &Scheduler::closed)
-      .def_property_readonly("num_pending", &Scheduler::num_pending);
+      .def_property_readonly("num_pending", &Scheduler::num_pending)
+      .def_property_readonly("num_waiting", &Scheduler::num_waiting);
 }
 
 // Adds one to an eventfd's counter while keeping the GIL. Python's own os.eventfd_write drops the

@@ -14,8 +14,8 @@ class SteadyClock(Clock):
     def __init__(self) -> None: ...
 
 class ManualClock(Clock):
-    """Moves only when told to; thread-safe. Call Scheduler.poke() after moving it to wake
-    threads blocked in next_batch()/wait_expired()."""
+    """Moves only when told to; thread-safe. Moving it wakes no one: call Scheduler.poke() after
+    moving it when threads are blocked in next_batch()/wait_expired()."""
 
     def __init__(self, start_ns: int = 0) -> None: ...
     def advance_ns(self, delta_ns: int) -> None: ...
@@ -158,7 +158,7 @@ class Stats:
         """Wall-clock ms since the epoch at the last finish_batch; 0 if none."""
     @property
     def rejected_count(self) -> int:
-        """Queue full, queue timeout (REJECT), dropped by abort(), record_failure(REJECTED)."""
+        """Queue full, queue timeout (REJECT), record_failure(REJECTED)."""
     @property
     def timed_out_count(self) -> int:
         """The part of rejected_count that waited past its queue timeout (REJECT action)."""
@@ -203,11 +203,9 @@ class Scheduler:
         shape_key: int,
         priority: int = 0,
         timeout_us: int = 0,
-        wake_consumer: bool = True,
     ) -> EnqueueResult:
-        """Never blocks. priority 0: the default level. timeout_us 0: the level's default.
-        wake_consumer False: no thread blocked in next_batch() is woken (the caller takes the
-        batch itself with try_next_batch(), and poke()s if it leaves tasks queued).
+        """Never blocks; wakes one thread blocked in next_batch(), if any. priority 0: the
+        default level. timeout_us 0: the level's default.
         Raises ValueError for rows outside 1..max_batch_size, priority above priority_levels,
         timeout_us < 0, or a task_id still queued."""
     def cancel(self, task_id: int) -> bool:
@@ -221,9 +219,7 @@ class Scheduler:
         """When try_next_batch's answer could next change without a new task; -1: never."""
     def wait_expired(self) -> list[int]:
         """Blocks with the GIL released until tasks are rejected by their queue timeout; returns
-        their ids. [] only once closed."""
-    def take_expired(self) -> list[int]:
-        """Ids of tasks rejected by their queue timeout not yet returned; never blocks."""
+        their ids (at once when some are already). [] only once closed and drained."""
     def finish_batch(
         self,
         batch_id: int,
@@ -236,16 +232,18 @@ class Scheduler:
     def record_failure(self, reason: FailureReason, count: int = 1) -> None:
         """Counts requests that failed before reaching the queue."""
     def close(self) -> None:
-        """Stops accepting; queued tasks still batch, without waiting for the delay."""
-    def abort(self) -> list[int]:
-        """close() and remove every queued task (counted REJECTED); returns their ids."""
+        """Stops accepting; queued tasks still batch, without waiting for the delay, and may
+        still time out."""
     def poke(self) -> None:
-        """Wakes blocked threads so they re-read the clock (tests with a ManualClock)."""
+        """Wakes blocked threads so they re-read a ManualClock; production never needs it, since
+        a SteadyClock's deadlines wake waiters themselves."""
     def stats(self) -> Stats: ...
     @property
-    def closed(self) -> bool: ...
-    @property
     def num_pending(self) -> int: ...
+    @property
+    def num_waiting(self) -> int:
+        """Threads blocked in next_batch() or wait_expired() now; tests wait for it before they
+        act on a blocked thread."""
 
 def signal_eventfd(fd: int) -> None:
     """Adds 1 to an eventfd's counter without releasing the GIL (os.eventfd_write releases it,

@@ -86,7 +86,7 @@ EnqueueResult Scheduler::enqueue(const TaskSpec& task) {
     new_earliest_deadline = queued.deadline_ns < queue_.earliest_deadline_ns();
     queue_.push(queued);
   }
-  if (task.wake_consumer) batch_cv_.notify_one();
+  batch_cv_.notify_one();
   if (new_earliest_deadline) expired_cv_.notify_all();
   return EnqueueResult::kOk;
 }
@@ -96,7 +96,12 @@ bool Scheduler::cancel(uint64_t task_id) {
   QueuedTask removed;
   if (!queue_.remove(task_id, &removed)) return false;
   stats_.record_failure(FailureReason::kCanceled, 1, clock_->now_ns() - removed.enqueue_ns);
+  notify_if_drained_locked();
   return true;
+}
+
+void Scheduler::notify_if_drained_locked() {
+  if (closed_ && queue_.empty()) expired_cv_.notify_all();
 }
 
 void Scheduler::expire_locked(int64_t now_ns) {
@@ -135,6 +140,7 @@ bool Scheduler::take_batch_locked(int64_t now_ns, Batch* batch, std::vector<int6
   // Removal invalidates plan_.tasks, so it happens once the ids are copied.
   for (uint64_t task_id : batch->task_ids) queue_.remove(task_id, nullptr);
   plan_.tasks.clear();
+  notify_if_drained_locked();
   num_in_flight_tasks_ += batch->task_ids.size();
   in_flight_.emplace(batch->batch_id, InFlightBatch{batch->rows, std::move(*enqueue_ns)});
   return true;
@@ -157,11 +163,13 @@ std::optional<Batch> Scheduler::next_batch() {
     // A closed scheduler drains without waiting, so not ready here means nothing is queued.
     if (closed_) return std::nullopt;
     const int64_t wakeup_ns = std::min(plan_.wakeup_ns, queue_.earliest_deadline_ns());
+    ++num_waiting_;
     if (wakeup_ns == kNoDeadline) {
       batch_cv_.wait(lock);
     } else {
       batch_cv_.wait_for(lock, wait_duration(wakeup_ns, now_ns));
     }
+    --num_waiting_;
   }
 }
 
@@ -193,20 +201,17 @@ std::vector<uint64_t> Scheduler::wait_expired() {
     const int64_t now_ns = clock_->now_ns();
     expire_locked(now_ns);
     if (!expired_ids_.empty()) return std::exchange(expired_ids_, {});
-    if (closed_) return {};
+    // Until the queue drains, a closed scheduler's tasks may still time out.
+    if (closed_ && queue_.empty()) return {};
     const int64_t deadline_ns = queue_.earliest_deadline_ns();
+    ++num_waiting_;
     if (deadline_ns == kNoDeadline) {
       expired_cv_.wait(lock);
     } else {
       expired_cv_.wait_for(lock, wait_duration(deadline_ns, now_ns));
     }
+    --num_waiting_;
   }
-}
-
-std::vector<uint64_t> Scheduler::take_expired() {
-  std::lock_guard<std::mutex> lock(mu_);
-  expire_locked(clock_->now_ns());
-  return std::exchange(expired_ids_, {});
 }
 
 void Scheduler::finish_batch(uint64_t batch_id, const BatchOutcome& outcome) {
@@ -254,26 +259,6 @@ void Scheduler::close() {
   expired_cv_.notify_all();
 }
 
-std::vector<uint64_t> Scheduler::abort() {
-  std::vector<QueuedTask> removed;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    const int64_t now_ns = clock_->now_ns();
-    removed.reserve(queue_.size());
-    queue_.clear(&removed);
-    for (const QueuedTask& task : removed) {
-      stats_.record_failure(FailureReason::kRejected, 1, now_ns - task.enqueue_ns);
-    }
-  }
-  batch_cv_.notify_all();
-  expired_cv_.notify_all();
-  std::vector<uint64_t> task_ids;
-  task_ids.reserve(removed.size());
-  for (const QueuedTask& task : removed) task_ids.push_back(task.task_id);
-  return task_ids;
-}
-
 void Scheduler::poke() {
   // Taking the mutex orders this wake-up after any waiter's last look at the clock.
   { std::lock_guard<std::mutex> lock(mu_); }
@@ -293,14 +278,14 @@ SchedulerStats Scheduler::stats() const {
   return snapshot;
 }
 
-bool Scheduler::closed() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return closed_;
-}
-
 size_t Scheduler::num_pending() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_.size();
+}
+
+size_t Scheduler::num_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_waiting_;
 }
 
 }  // namespace naiad

@@ -50,14 +50,4 @@ void TaskQueue::expire(int64_t now_ns, std::vector<QueuedTask>* rejected) {
   }
 }
 
-void TaskQueue::clear(std::vector<QueuedTask>* removed) {
-  for (List& list : lists_) {
-    removed->insert(removed->end(), list.begin(), list.end());
-    list.clear();
-  }
-  by_id_.clear();
-  deadlines_.clear();
-  size_by_level_.assign(size_by_level_.size(), 0);
-}
-
 }  // namespace naiad

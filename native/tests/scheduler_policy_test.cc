@@ -1,4 +1,4 @@
-// Queue policies (size limits, timeouts, overrides), cancellation, close, abort and validation.
+// Queue policies (size limits, timeouts, overrides), cancellation, close and validation.
 
 #include <stdexcept>
 
@@ -53,14 +53,14 @@ TEST(QueuePolicy, RejectTimeoutRemovesTasksWhileNobodyPulls) {
   s.enqueue(1);
   s.clock->advance_us(50);
   s.enqueue(2);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{});
+  EXPECT_EQ(s.expired(), Ids{});
   EXPECT_EQ(s.scheduler.next_wakeup_ns(), s.clock->now_ns() + 50'000);
   s.clock->advance_us(50);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{1});
+  EXPECT_EQ(s.expired(), Ids{1});
   EXPECT_EQ(s.scheduler.num_pending(), size_t{1});
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{});  // each id is reported once
+  EXPECT_EQ(s.expired(), Ids{});
   s.clock->advance_us(50);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{2});
+  EXPECT_EQ(s.expired(), Ids{2});  // not 1 again: each id is reported once
   const naiad::SchedulerStats stats = s.scheduler.stats();
   EXPECT_EQ(stats.rejected_count, uint64_t{2});
   EXPECT_EQ(stats.fail.count, uint64_t{2});
@@ -74,7 +74,7 @@ TEST(QueuePolicy, ExpiredTaskNeverEntersABatch) {
   s.clock->advance_us(100);
   s.enqueue(2);
   EXPECT_EQ(s.next_ids(), Ids{2});
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{1});
+  EXPECT_EQ(s.expired(), Ids{1});
 }
 
 TEST(QueuePolicy, DelayTimeoutMovesTaskBehindOthers) {
@@ -87,7 +87,7 @@ TEST(QueuePolicy, DelayTimeoutMovesTaskBehindOthers) {
   EXPECT_EQ(s.next_ids(), Ids{2});
   EXPECT_EQ(s.next_ids(), Ids{3});
   EXPECT_EQ(s.next_ids(), Ids{1});
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{});
+  EXPECT_EQ(s.expired(), Ids{});
   EXPECT_EQ(s.scheduler.stats().rejected_count, uint64_t{0});
 }
 
@@ -108,9 +108,9 @@ TEST(QueuePolicy, OverrideMayOnlyLowerTheDefault) {
   s.enqueue(1, 1, 0, 0, 100);   // lowers to 100 us
   s.enqueue(2, 1, 0, 0, 5000);  // cannot raise: stays 1000 us
   s.clock->advance_us(100);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{1});
+  EXPECT_EQ(s.expired(), Ids{1});
   s.clock->advance_us(900);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{2});
+  EXPECT_EQ(s.expired(), Ids{2});
 }
 
 TEST(QueuePolicy, OverrideSetsATimeoutWhenDefaultIsNone) {
@@ -118,23 +118,23 @@ TEST(QueuePolicy, OverrideSetsATimeoutWhenDefaultIsNone) {
   s.enqueue(1, 1, 0, 0, 300);
   s.enqueue(2);  // no timeout at all
   s.clock->advance_us(300);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{1});
+  EXPECT_EQ(s.expired(), Ids{1});
   s.clock->advance_us(10'000'000);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{});
+  EXPECT_EQ(s.expired(), Ids{});
 }
 
 TEST(QueuePolicy, OverrideIgnoredWhenNotAllowed) {
   ManualScheduler s(with_policy(timeout_policy(TimeoutAction::kReject, 1000, false)));
   s.enqueue(1, 1, 0, 0, 100);
   s.clock->advance_us(999);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{});
+  EXPECT_EQ(s.expired(), Ids{});
   s.clock->advance_us(1);
-  EXPECT_EQ(s.scheduler.take_expired(), Ids{1});
+  EXPECT_EQ(s.expired(), Ids{1});
 
   ManualScheduler none(with_policy(timeout_policy(TimeoutAction::kReject, 0, false)));
   none.enqueue(1, 1, 0, 0, 100);
   none.clock->advance_us(1000);
-  EXPECT_EQ(none.scheduler.take_expired(), Ids{});
+  EXPECT_EQ(none.expired(), Ids{});
 }
 
 TEST(Cancel, QueuedTaskIsRemovedAndCounted) {
@@ -160,7 +160,6 @@ TEST(Close, DrainsWithoutWaitingThenEnds) {
   s.enqueue(3, 1, 0xB);
   EXPECT_EQ(s.next_ids(), Ids{});
   s.scheduler.close();
-  EXPECT_TRUE(s.scheduler.closed());
   EXPECT_EQ(s.enqueue(4), EnqueueResult::kClosed);
   EXPECT_EQ(s.next_ids(), (Ids{1, 2}));
   EXPECT_EQ(s.next_ids(), Ids{3});
@@ -170,19 +169,20 @@ TEST(Close, DrainsWithoutWaitingThenEnds) {
   s.scheduler.close();  // idempotent
 }
 
-TEST(Abort, RemovesQueuedTasksAndCloses) {
-  ManualScheduler s(batching(1, 0));
+TEST(Close, QueuedTasksStillTimeOutUntilDrained) {
+  ManualScheduler s(with_policy(timeout_policy(TimeoutAction::kReject, 100, false), 1, 0));
   s.enqueue(1);
-  s.enqueue(2, 1, 0, 0);
+  s.enqueue(2);
   s.enqueue(3);
+  s.scheduler.close();
   EXPECT_EQ(s.next_ids(), Ids{1});
-  EXPECT_EQ(s.scheduler.abort(), (Ids{2, 3}));
-  EXPECT_TRUE(s.scheduler.closed());
+  s.clock->advance_us(100);
+  EXPECT_EQ(s.scheduler.wait_expired(), (Ids{2, 3}));  // at once: they are rejected now
   EXPECT_EQ(s.scheduler.num_pending(), size_t{0});
+  EXPECT_EQ(s.scheduler.wait_expired(), Ids{});  // closed and drained: nothing more can expire
   EXPECT_FALSE(s.scheduler.next_batch().has_value());
-  EXPECT_EQ(s.enqueue(4), EnqueueResult::kClosed);
   const naiad::SchedulerStats stats = s.scheduler.stats();
-  EXPECT_EQ(stats.rejected_count, uint64_t{2});
+  EXPECT_EQ(stats.timed_out_count, uint64_t{2});
   EXPECT_EQ(stats.num_in_flight, uint64_t{1});  // batch 1 is still out
 }
 

@@ -1,4 +1,6 @@
-// Blocking calls and concurrency: real threads, mostly on a SteadyClock.
+// Blocking calls and concurrency: real threads. A test acts on a blocked thread only once
+// num_waiting() shows it blocked, and waits for an outcome with a bound, so that a missing wake-up
+// fails the test instead of hanging it or passing unseen.
 
 #include <algorithm>
 #include <atomic>
@@ -13,16 +15,20 @@
 
 using naiad::EnqueueResult;
 using naiad_test::batching;
+using naiad_test::eventually;
 using naiad_test::Ids;
 using naiad_test::task;
 
 namespace {
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+// Whether exactly `n` threads are blocked in the scheduler now.
+auto waiting(const naiad::Scheduler& scheduler, size_t n) {
+  return [&scheduler, n] { return scheduler.num_waiting() == n; };
+}
 
 // Producers enqueue (some tasks with short queue timeouts) and cancel some of their tasks,
-// consumers pull and finish batches, a reaper collects expired tasks: every task must end exactly
-// once, as delivered, canceled or expired.
+// consumers pull and finish batches, a reaper collects expired tasks until wait_expired() returns
+// empty: every task must end exactly once, as delivered, canceled or expired.
 void run_exactly_once(naiad::SchedulerOptions options) {
   naiad::Scheduler scheduler(options, std::make_shared<naiad::SteadyClock>());
   constexpr int kProducers = 3;
@@ -80,7 +86,6 @@ void run_exactly_once(naiad::SchedulerOptions options) {
   for (std::thread& producer : producers) producer.join();
   scheduler.close();
   for (std::thread& thread : threads) thread.join();
-  add_ended(scheduler.take_expired(), nullptr);
 
   EXPECT_EQ(num_errors.load(), 0);
   std::sort(ended.begin(), ended.end());
@@ -120,19 +125,22 @@ TEST(Threads, EveryTaskEndsExactlyOnceWithoutBatching) {
 
 TEST(Threads, NextBatchWakesOnPokeAfterManualClockAdvances) {
   auto clock = std::make_shared<naiad::ManualClock>();
-  naiad::Scheduler scheduler(batching(8, 1000), clock);
+  // A 60 s delay: the waiter sleeps that long in real time unless poke() wakes it.
+  naiad::Scheduler scheduler(batching(8, 60'000'000), clock);
+  scheduler.enqueue(task(1));
+  scheduler.enqueue(task(2));
   std::atomic<bool> done{false};
   Ids got;
   std::thread consumer([&] {
     got = naiad_test::ids(scheduler.next_batch());
     done = true;
   });
-  scheduler.enqueue(task(1));
-  scheduler.enqueue(task(2));
-  sleep_ms(20);
+  EXPECT_TRUE(eventually(waiting(scheduler, 1)));
   EXPECT_FALSE(done.load());  // the manual clock has not moved: still waiting for the delay
-  clock->advance_us(1000);
+  clock->advance_us(60'000'000);
   scheduler.poke();
+  EXPECT_TRUE(eventually([&] { return done.load(); }));
+  scheduler.close();  // frees the consumer if poke() did not
   consumer.join();
   EXPECT_EQ(got, (Ids{1, 2}));
 }
@@ -140,18 +148,22 @@ TEST(Threads, NextBatchWakesOnPokeAfterManualClockAdvances) {
 TEST(Threads, NextBatchWakesOnEnqueueAndClose) {
   naiad::Scheduler scheduler(batching(8, 0), std::make_shared<naiad::SteadyClock>());
   Ids first;
-  bool second_is_none = false;
+  std::atomic<bool> got_first{false};
+  std::atomic<bool> got_none{false};
   std::thread consumer([&] {
     first = naiad_test::ids(scheduler.next_batch());
-    second_is_none = !scheduler.next_batch().has_value();
+    got_first = true;
+    got_none = !scheduler.next_batch().has_value();
   });
-  sleep_ms(10);
+  // Each time the consumer waits on an empty queue with no deadline: only a wake-up ends that.
+  EXPECT_TRUE(eventually(waiting(scheduler, 1)));
   scheduler.enqueue(task(7));
-  sleep_ms(10);
+  EXPECT_TRUE(eventually([&] { return got_first.load() && scheduler.num_waiting() == 1; }));
   scheduler.close();
+  EXPECT_TRUE(eventually([&] { return got_none.load(); }));
+  scheduler.poke();  // frees the consumer if close() did not
   consumer.join();
   EXPECT_EQ(first, Ids{7});
-  EXPECT_TRUE(second_is_none);
 }
 
 TEST(Threads, HeadDelayClosesABatchOnASteadyClock) {
@@ -164,29 +176,57 @@ TEST(Threads, HeadDelayClosesABatchOnASteadyClock) {
   EXPECT_TRUE(waited >= std::chrono::milliseconds(15));
 }
 
-TEST(Threads, WaitExpiredReportsWhileNothingPulls) {
-  naiad::SchedulerOptions options = batching(8, 1'000'000);
+TEST(Threads, WaitExpiredWakesForAnEarlierDeadline) {
+  naiad::SchedulerOptions options = batching(8, 0);
   options.queue_policies.resize(1);
-  options.queue_policies[0].default_timeout_us = 10'000'000;
+  options.queue_policies[0].default_timeout_us = 1'000'000'000;  // 1000 s
   naiad::Scheduler scheduler(options, std::make_shared<naiad::SteadyClock>());
-  scheduler.enqueue(task(1));  // 10 s deadline: the reaper first waits for that
+  scheduler.enqueue(task(1));
   Ids expired;
-  std::thread reaper([&] { expired = scheduler.wait_expired(); });
-  sleep_ms(10);
-  const auto start = std::chrono::steady_clock::now();
-  scheduler.enqueue(task(2, 1, 0, 0, 20'000));  // an earlier deadline wakes the reaper
+  std::atomic<bool> done{false};
+  std::thread reaper([&] {
+    expired = scheduler.wait_expired();
+    done = true;
+  });
+  EXPECT_TRUE(eventually(waiting(scheduler, 1)));  // asleep until task 1's deadline
+  scheduler.enqueue(task(2, 1, 0, 0, 20'000));    // 20 ms: it must wake to sleep less
+  EXPECT_TRUE(eventually([&] { return done.load(); }));
+  scheduler.close();
+  scheduler.try_next_batch();  // drains task 1 so a reaper still waiting returns
   reaper.join();
   EXPECT_EQ(expired, Ids{2});
-  EXPECT_TRUE(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
-  EXPECT_EQ(scheduler.num_pending(), size_t{1});
+  EXPECT_EQ(scheduler.num_pending(), size_t{0});
 }
 
-TEST(Threads, WaitExpiredReturnsEmptyOnClose) {
-  naiad::Scheduler scheduler(batching(8, 0), std::make_shared<naiad::SteadyClock>());
-  Ids expired{99};
-  std::thread reaper([&] { expired = scheduler.wait_expired(); });
-  sleep_ms(10);
+TEST(Threads, WaitExpiredReturnsEmptyOnceClosedAndDrained) {
+  auto clock = std::make_shared<naiad::ManualClock>();
+  naiad::Scheduler scheduler(batching(1, 0), clock);
+  scheduler.enqueue(task(1));
+  scheduler.enqueue(task(2, 1, 0, 0, 100));
   scheduler.close();
+  std::mutex mu;
+  std::vector<Ids> returned;
+  std::thread reaper([&] {
+    for (;;) {
+      Ids ids = scheduler.wait_expired();
+      std::lock_guard<std::mutex> lock(mu);
+      returned.push_back(ids);
+      if (ids.empty()) return;
+    }
+  });
+  const auto num_returned = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return returned.size();
+  };
+  // Closed, but task 2 may still time out: the reaper waits.
+  EXPECT_TRUE(eventually(waiting(scheduler, 1)));
+  EXPECT_EQ(num_returned(), size_t{0});
+  clock->advance_us(100);
+  scheduler.poke();
+  EXPECT_TRUE(eventually([&] { return num_returned() == 1 && scheduler.num_waiting() == 1; }));
+  EXPECT_EQ(naiad_test::ids(scheduler.try_next_batch()), Ids{1});  // drains: the reaper ends
+  EXPECT_TRUE(eventually([&] { return num_returned() == 2; }));
+  scheduler.poke();  // frees the reaper if the drain did not
   reaper.join();
-  EXPECT_EQ(expired, Ids{});
+  EXPECT_TRUE(returned == (std::vector<Ids>{Ids{2}, Ids{}}));
 }

@@ -3,9 +3,11 @@
 #ifndef NAIAD_TESTS_TEST_UTIL_H_
 #define NAIAD_TESTS_TEST_UTIL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "naiad/clock.h"
@@ -48,11 +50,36 @@ struct ManualScheduler {
   }
   std::vector<uint64_t> next_ids() { return ids(scheduler.try_next_batch()); }
 
+  // The ids rejected by their queue timeout since the last call, without blocking:
+  // next_wakeup_ns() applies the deadlines that passed, and wait_expired() returns at once when
+  // it has ids to return.
+  std::vector<uint64_t> expired() {
+    (void)scheduler.next_wakeup_ns();
+    if (scheduler.stats().timed_out_count == num_expired) return {};
+    std::vector<uint64_t> ids = scheduler.wait_expired();
+    num_expired += ids.size();
+    return ids;
+  }
+
   std::shared_ptr<naiad::ManualClock> clock;
   naiad::Scheduler scheduler;
+  uint64_t num_expired = 0;
 };
 
 using Ids = std::vector<uint64_t>;
+
+// Polls `holds` until it returns true or `timeout` passes; returns whether it held. For handshakes
+// with other threads (e.g. until Scheduler::num_waiting() shows one is blocked), never to let time
+// pass: a test that needs time to pass advances a ManualClock.
+template <typename Predicate>
+bool eventually(Predicate holds, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
 
 }  // namespace naiad_test
 

@@ -6,7 +6,7 @@ import enum
 import faulthandler
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -26,6 +26,16 @@ def manual(**fields: object) -> tuple[native.Scheduler, native.ManualClock]:
 
 def ids(batch: native.Batch | None) -> list[int]:
     return [] if batch is None else batch.task_ids
+
+
+def wait_until(holds: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Polls `holds` until it is true; fails saying `what` did not happen. For handshakes with
+    threads (until num_waiting shows them blocked), never to let scheduler time pass."""
+    deadline = time.monotonic() + timeout_s
+    while not holds():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s} s")
+        time.sleep(0.0005)
 
 
 @pytest.fixture
@@ -126,7 +136,7 @@ def test_priorities_and_disabled_batching() -> None:
     assert [ids(scheduler.try_next_batch()) for _ in range(4)] == [[2], [3], [1], []]
 
 
-def test_queue_full_and_timeouts() -> None:
+def test_queue_full_and_timeouts(watchdog: None) -> None:
     reject = native.QueuePolicy(default_timeout_us=100, max_queue_size=2)
     delay = native.QueuePolicy(timeout_action=native.TimeoutAction.DELAY, default_timeout_us=100)
     scheduler, clock = manual(
@@ -137,36 +147,28 @@ def test_queue_full_and_timeouts() -> None:
     assert scheduler.enqueue(3, 1, 0, priority=1) is native.EnqueueResult.QUEUE_FULL
     scheduler.enqueue(4, 1, 0, priority=2)
     clock.advance_us(50)
-    assert scheduler.take_expired() == [2]  # its own timeout lowered the level's default
+    # wait_expired returns at once once a task is rejected; a hang here is a failure.
+    assert scheduler.wait_expired() == [2]  # its own timeout lowered the level's default
     scheduler.enqueue(5, 1, 0, priority=2)
     clock.advance_us(50)
-    assert scheduler.take_expired() == [1]
-    assert scheduler.take_expired() == []
+    assert scheduler.wait_expired() == [1]  # not 2 again: each id is returned once
     # Task 4 timed out with DELAY: it stays queued but goes behind task 5.
     assert [ids(scheduler.try_next_batch()) for _ in range(3)] == [[5], [4], []]
     assert scheduler.stats().rejected_count == 3
     assert scheduler.stats().timed_out_count == 2  # the queue-full one did not time out
 
 
-def test_cancel_close_and_abort() -> None:
+def test_cancel_and_close(watchdog: None) -> None:
     scheduler, _ = manual(max_batch_size=8, max_queue_delay_us=1_000_000)
     for task_id in (1, 2, 3):
         scheduler.enqueue(task_id, 1, 0)
     assert scheduler.cancel(2) and not scheduler.cancel(2) and not scheduler.cancel(99)
     scheduler.close()
-    assert scheduler.closed
     assert scheduler.enqueue(4, 1, 0) is native.EnqueueResult.CLOSED
     assert ids(scheduler.try_next_batch()) == [1, 3]  # drains without waiting for the delay
     assert scheduler.next_batch() is None
-    assert scheduler.wait_expired() == []
-
-    aborted, _ = manual(max_batch_size=8, max_queue_delay_us=1_000_000)
-    aborted.enqueue(7, 1, 0)
-    aborted.enqueue(8, 1, 0)
-    assert aborted.abort() == [7, 8]
-    assert aborted.closed and aborted.num_pending == 0
-    stats = aborted.stats()
-    assert stats.rejected_count == 2 and stats.fail_count == 2
+    assert scheduler.wait_expired() == []  # closed and drained: returns at once
+    assert scheduler.stats().canceled_count == 1
 
 
 def test_stats_count_per_request() -> None:
@@ -218,7 +220,7 @@ def test_stats_count_per_request() -> None:
 
 
 def test_next_batch_releases_the_gil(watchdog: None) -> None:
-    scheduler = native.Scheduler(options(max_batch_size=4, max_queue_delay_us=2_000))
+    scheduler, _ = manual(max_batch_size=4, max_queue_delay_us=0)
     delivered: list[int] = []
 
     def consume() -> None:
@@ -226,44 +228,68 @@ def test_next_batch_releases_the_gil(watchdog: None) -> None:
             delivered.extend(batch.task_ids)
             scheduler.finish_batch(batch.batch_id, True)
 
-    consumers = [threading.Thread(target=consume) for _ in range(3)]
+    consumers = [threading.Thread(target=consume, daemon=True) for _ in range(3)]
     for consumer in consumers:
         consumer.start()
-    time.sleep(0.05)  # every consumer is now blocked in next_batch on an empty queue
-    # The main thread keeps running Python while they wait: only possible with the GIL released.
-    for task_id in range(2000):
-        assert scheduler.enqueue(task_id, 1 + task_id % 2, task_id % 3) is native.EnqueueResult.OK
-    scheduler.close()
-    for consumer in consumers:
-        consumer.join(timeout=30)
-        assert not consumer.is_alive()
+    try:
+        # The main thread runs Python while all three wait: only possible with the GIL released
+        # (held, it would hang here until the watchdog fires).
+        wait_until(lambda: scheduler.num_waiting == 3, "three consumers blocked in next_batch")
+        for task_id in range(2000):
+            result = scheduler.enqueue(task_id, 1 + task_id % 2, task_id % 3)
+            assert result is native.EnqueueResult.OK
+        # Before close(): each enqueue woke a consumer; nothing else would have.
+        wait_until(lambda: len(delivered) == 2000, "every task delivered while open")
+    finally:
+        scheduler.close()
+        for consumer in consumers:
+            consumer.join(timeout=30)
+    assert not any(consumer.is_alive() for consumer in consumers)
     assert sorted(delivered) == list(range(2000))
     stats = scheduler.stats()
     assert stats.success_count == 2000 and stats.num_pending == 0 and stats.num_in_flight == 0
 
 
-def test_blocked_waiters_wake_on_poke_and_deadlines(watchdog: None) -> None:
-    scheduler, clock = manual(max_batch_size=8, max_queue_delay_us=1_000)
-    got: list[list[int]] = []
-    consumer = threading.Thread(target=lambda: got.append(ids(scheduler.next_batch())))
-    consumer.start()
+def test_blocked_next_batch_wakes_on_poke_after_the_clock_moves(watchdog: None) -> None:
+    # A 60 s delay: the waiter sleeps that long in real time unless poke() wakes it.
+    scheduler, clock = manual(max_batch_size=8, max_queue_delay_us=60_000_000)
     scheduler.enqueue(1, 1, 0)
-    time.sleep(0.02)
-    assert consumer.is_alive()  # the manual clock has not moved
-    clock.advance_us(1_000)
-    scheduler.poke()
-    consumer.join(timeout=10)
-    assert got == [[1]]
+    got: list[list[int]] = []
+    consumer = threading.Thread(target=lambda: got.append(ids(scheduler.next_batch())), daemon=True)
+    consumer.start()
+    try:
+        wait_until(lambda: scheduler.num_waiting == 1, "the consumer blocked in next_batch")
+        assert got == []  # the manual clock has not moved
+        clock.advance_us(60_000_000)
+        scheduler.poke()
+        consumer.join(timeout=10)
+        assert got == [[1]], "poke() did not wake the consumer"
+    finally:
+        scheduler.close()  # frees the consumer if poke() did not
+        consumer.join(timeout=10)
 
-    steady = native.Scheduler(options(max_batch_size=8, max_queue_delay_us=1_000_000))
+
+def test_blocked_wait_expired_wakes_on_deadlines_and_close(watchdog: None) -> None:
+    scheduler, clock = manual(max_batch_size=8, max_queue_delay_us=1_000_000)
     expired: list[list[int]] = []
-    reaper = threading.Thread(target=lambda: expired.append(steady.wait_expired()))
+
+    def reap() -> None:
+        expired.append(scheduler.wait_expired())
+
+    reaper = threading.Thread(target=reap, daemon=True)
     reaper.start()
-    steady.enqueue(5, 1, 0, timeout_us=20_000)
-    reaper.join(timeout=10)
-    assert expired == [[5]]
-    closer = threading.Thread(target=lambda: expired.append(steady.wait_expired()))
-    closer.start()
-    steady.close()
-    closer.join(timeout=10)
-    assert expired == [[5], []]
+    try:
+        wait_until(lambda: scheduler.num_waiting == 1, "the reaper blocked in wait_expired")
+        scheduler.enqueue(5, 1, 0, timeout_us=20_000)
+        clock.advance_us(20_000)
+        scheduler.poke()
+        reaper.join(timeout=10)
+        assert expired == [[5]]
+        closer = threading.Thread(target=reap, daemon=True)
+        closer.start()
+        wait_until(lambda: scheduler.num_waiting == 1, "the reaper blocked again")
+        scheduler.close()
+        closer.join(timeout=10)
+        assert expired == [[5], []]
+    finally:
+        scheduler.close()  # frees a reaper still waiting

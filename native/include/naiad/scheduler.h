@@ -8,11 +8,13 @@
 //
 // A batch is formed only when an instance asks for one, so while every instance is busy tasks
 // accumulate and the next batch is fuller; see batch_planner.h for the closing rules. Queue
-// timeouts are enforced whether or not anyone asks for batches, by whichever thread touches the
-// scheduler next; a thread parked in wait_expired() makes that prompt.
+// timeouts are enforced whether or not anyone asks for batches: enqueue, next_batch,
+// try_next_batch, next_wakeup_ns and wait_expired apply every deadline that has passed, and a
+// thread parked in wait_expired() applies each one when it passes.
 //
 // Every enqueued task ends exactly once: in a batch (then success or backend failure through
-// finish_batch), canceled, rejected by a queue timeout, or dropped by abort().
+// finish_batch), canceled, or rejected by a queue timeout (its id then comes out of
+// wait_expired()).
 //
 // Thread-safe: every method may be called from any thread. One mutex guards all state.
 // Destroying a Scheduler while a thread is still inside one of its methods is undefined: close()
@@ -40,7 +42,7 @@ namespace naiad {
 enum class EnqueueResult {
   kOk,
   kQueueFull,  // the level's max_queue_size was reached; try later (UNAVAILABLE). Counted rejected.
-  kClosed,     // close() or abort() was called; the scheduler takes no more tasks.
+  kClosed,     // close() was called; the scheduler takes no more tasks.
 };
 
 // One request as the scheduler sees it.
@@ -55,9 +57,6 @@ struct TaskSpec {
   uint32_t priority = 0;
   // The request's own queue timeout (its `timeout` parameter); 0: none.
   int64_t timeout_us = 0;
-  // Whether to wake a thread blocked in next_batch(). A caller that takes the batch itself
-  // with try_next_batch() passes false, and poke()s the waiters if it leaves tasks behind.
-  bool wake_consumer = true;
 };
 
 // A batch handed to exactly one caller of next_batch()/try_next_batch().
@@ -84,12 +83,13 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues `task`. Never blocks beyond the mutex. Returns kOk, kQueueFull (answer UNAVAILABLE; the
-  // caller may retry later) or kClosed. Throws std::invalid_argument, queuing nothing, when rows is
-  // 0 or above max_batch_size, priority is above priority_levels, timeout_us < 0, or a task with
-  // the same id is still queued. The effective queue timeout is the level's default_timeout_us,
-  // replaced by task.timeout_us when the level allows overrides and the task's is > 0 and lower
-  // (or the default is 0).
+  // Queues `task` and wakes one thread blocked in next_batch(), if any. Never blocks beyond the
+  // mutex. Returns kOk, kQueueFull (answer UNAVAILABLE; the caller may retry later) or kClosed.
+  // Throws std::invalid_argument, queuing nothing, when rows is 0 or above max_batch_size,
+  // priority is above priority_levels, timeout_us < 0, or a task with the same id is still
+  // queued. The effective queue timeout is the level's default_timeout_us, replaced by
+  // task.timeout_us when the level allows overrides and the task's is > 0 and lower (or the
+  // default is 0).
   EnqueueResult enqueue(const TaskSpec& task);
 
   // Removes a still-queued task, counting it CANCELED. Returns false, changing nothing, when the
@@ -112,14 +112,10 @@ class Scheduler {
   int64_t next_wakeup_ns();
 
   // Blocks until at least one task has been rejected by its queue timeout and returns the ids of
-  // all such tasks not yet returned (each id is returned once, by this or take_expired()). Returns
-  // an empty vector only when the scheduler is closed; after that, take_expired() collects any
-  // task rejected while the queue drains.
+  // all such tasks not yet returned (each id is returned once); returns at once when there are
+  // some already. Returns an empty vector only when the scheduler is closed and no task is queued,
+  // so a caller that loops until then has collected every task rejected while the queue drained.
   std::vector<uint64_t> wait_expired();
-
-  // Non-blocking wait_expired(): applies deadlines up to now and returns the ids of tasks rejected
-  // by their queue timeout not yet returned; possibly empty.
-  std::vector<uint64_t> take_expired();
 
   // Reports the outcome of a batch handed out earlier. On success every request of the batch is
   // counted a success and attributed the batch's compute durations; otherwise each is counted a
@@ -131,20 +127,21 @@ class Scheduler {
   void record_failure(FailureReason reason, uint64_t count = 1);
 
   // Stops accepting tasks (enqueue returns kClosed). Queued tasks still form batches, now without
-  // waiting for the delay, until drained; then next_batch() returns nullopt. Wakes every waiter.
-  // Idempotent.
+  // waiting for the delay, and may still time out, until drained; then next_batch() returns
+  // nullopt. Wakes every waiter. Idempotent.
   void close();
 
-  // close(), and removes every queued task, counted REJECTED. Returns their ids in service order,
-  // for the caller to answer. Batches already handed out are unaffected.
-  std::vector<uint64_t> abort();
-
-  // Wakes every blocked thread so it re-reads the clock; for tests that advance a ManualClock.
+  // Wakes every thread blocked in next_batch() or wait_expired() so that it re-reads the clock.
+  // Only tests need it, after advancing a ManualClock: a waiter sleeps in real time until the
+  // deadline it last computed, so it would notice a moved ManualClock only then. Production never
+  // needs it, since a SteadyClock's deadlines wake waiters by themselves.
   void poke();
 
   SchedulerStats stats() const;
-  bool closed() const;
   size_t num_pending() const;
+  // Threads blocked in next_batch() or wait_expired() right now. Lets a test act only once a
+  // thread is really waiting, instead of sleeping and hoping it is.
+  size_t num_waiting() const;
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -154,13 +151,17 @@ class Scheduler {
   };
 
   // Applies queue deadlines <= now_ns: rejected tasks are counted and their ids kept for
-  // take_expired(). Requires mu_.
+  // wait_expired(). Requires mu_.
   void expire_locked(int64_t now_ns);
 
   // Plans at now_ns; when a batch closes, takes its tasks out of the queue into `*batch` and
   // returns true. `*batch` arrives empty, its storage reserved by the caller outside the lock.
   // Requires mu_.
   bool take_batch_locked(int64_t now_ns, Batch* batch, std::vector<int64_t>* enqueue_ns);
+
+  // Once the scheduler is closed and its queue empty, wakes wait_expired() so it can return.
+  // Requires mu_.
+  void notify_if_drained_locked();
 
   // A fresh batch with storage reserved for the largest possible batch.
   Batch reserved_batch(std::vector<int64_t>* enqueue_ns) const;
@@ -178,6 +179,7 @@ class Scheduler {
   std::unordered_map<uint64_t, InFlightBatch> in_flight_;
   uint64_t num_in_flight_tasks_ = 0;
   uint64_t next_batch_id_ = 1;
+  size_t num_waiting_ = 0;
   bool closed_ = false;
   StatsRecorder stats_;
 };

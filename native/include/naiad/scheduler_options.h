@@ -11,7 +11,7 @@ namespace naiad {
 
 // What happens to a queued task whose queue timeout passes.
 enum class TimeoutAction {
-  kReject,  // removed from the queue and reported through take_expired()/wait_expired()
+  kReject,  // removed from the queue and reported through wait_expired()
   kDelay,   // stays queued but loses its place: served after every task that has not timed out
 };
 

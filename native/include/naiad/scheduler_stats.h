@@ -14,7 +14,7 @@ namespace naiad {
 
 // Why a request failed (the `reason` label of nv_inference_request_failure).
 enum class FailureReason {
-  kRejected,  // queue full, queue timeout (REJECT), or dropped by abort()
+  kRejected,  // queue full or queue timeout (REJECT)
   kCanceled,  // cancel() while queued
   kBackend,   // its batch finished with success == false
   kOther,     // reported by the caller, e.g. a request that failed validation before enqueue

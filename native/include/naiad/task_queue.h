@@ -59,9 +59,6 @@ class TaskQueue {
   // tasks move behind every task not yet delayed and lose their deadline.
   void expire(int64_t now_ns, std::vector<QueuedTask>* rejected);
 
-  // Removes every task, appending them to `*removed` in service order.
-  void clear(std::vector<QueuedTask>* removed);
-
   // Calls visit(const QueuedTask&) on each task in service order until it returns false.
   template <typename Visit>
   void for_each(Visit&& visit) const {
