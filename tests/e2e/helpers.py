@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -34,6 +35,15 @@ def tensor(name: str, array: np.ndarray, datatype: str) -> grpcclient.InferInput
     tensor = grpcclient.InferInput(name, list(array.shape), datatype)
     tensor.set_data_from_numpy(array)
     return tensor
+
+
+def wait_until(holds: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Polls `holds` until it is true; fails the test saying `what` never happened."""
+    deadline = time.monotonic() + timeout_s
+    while not holds():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s} s")
+        time.sleep(0.005)
 
 
 def status_of(call: Callable[[], object]) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from heavy import ONE_INSTANCE, heavy
-from helpers import status_of, tensor
+from helpers import status_of, tensor, wait_until
 from modelgen import identity, write_repository
 from server_process import naiad_server
 from tritonclient.utils import InferenceServerException
@@ -53,6 +53,10 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 def stats(client: grpcclient.InferenceServerClient, model: str) -> dict:  # type: ignore[type-arg]
     return client.get_inference_statistics(model, as_json=True)["model_stats"][0]
+
+
+def count(s: dict, key: str) -> int:  # type: ignore[type-arg]
+    return int(s["inference_stats"].get(key, {}).get("count", 0))
 
 
 def test_concurrent_requests_share_batches_and_get_their_own_rows(server) -> None:
@@ -127,10 +131,9 @@ def test_queue_timeout_fires_while_the_instance_is_busy(server) -> None:
         "timeouts", [tensor("INPUT0", busy, "FP32")],
         callback=lambda result, error: (first.append(error), done.release()),
     )  # fmt: skip
-    for _ in range(500):
-        if int(stats(client, "timeouts")["inference_stats"].get("queue", {}).get("count", 0)):
-            break
-        threading.Event().wait(0.002)
+    wait_until(
+        lambda: count(stats(client, "timeouts"), "queue") == 1, "the busy request left the queue"
+    )
     # The only instance is busy for far longer than the 5 ms queue timeout.
     code, message = status_of(
         lambda: client.infer("timeouts", [tensor("INPUT0", busy[:1], "FP32")])
@@ -155,12 +158,10 @@ def test_deadline_removes_queued_requests_without_computing_them(server) -> None
         "deadlines", [tensor("INPUT0", busy, "FP32")],
         callback=lambda result, error: (first.append(error), done.release()),
     )  # fmt: skip
-    for _ in range(500):
-        if int(
-            stats(client, "deadlines")["inference_stats"].get("queue", {}).get("count", 0)
-        ) > int(before["inference_stats"].get("queue", {}).get("count", 0)):
-            break
-        threading.Event().wait(0.002)
+    wait_until(
+        lambda: count(stats(client, "deadlines"), "queue") == count(before, "queue") + 1,
+        "the busy request left the queue",
+    )
     abandoned: list[object] = []
     gone = threading.Semaphore(0)
     for _ in range(3):  # all queued behind the busy request; their 50 ms deadline passes there
@@ -173,10 +174,6 @@ def test_deadline_removes_queued_requests_without_computing_them(server) -> None
     assert all("DEADLINE_EXCEEDED" in str(e.status()) for e in abandoned), abandoned  # type: ignore[attr-defined]
     assert done.acquire(timeout=60) and first == [None]
     after = stats(client, "deadlines")
-
-    def count(s: dict, key: str) -> int:  # type: ignore[type-arg]
-        return int(s["inference_stats"].get(key, {}).get("count", 0))
-
     # Only the busy request ran; the three abandoned ones never reached the model.
     assert count(after, "success") - count(before, "success") == 1
     assert int(after["execution_count"]) - int(before.get("execution_count", 0)) == 1

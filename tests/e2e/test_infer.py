@@ -107,14 +107,26 @@ def test_mlp_matches_reference(client) -> None:
 
 
 def test_parameters_priority_timeout_and_custom_are_accepted(client) -> None:
-    x = np.zeros((1, 8), dtype=np.float32)
-    client.infer(
+    x = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
+    before = client.get_inference_statistics("mlp", as_json=True)["model_stats"][0]
+    result = client.infer(
         "mlp",
         [tensor("INPUT0", x, "FP32")],
+        request_id="with-parameters",
         priority=1,
         timeout=5_000_000,
         parameters={"custom_int": 3, "custom_str": "x", "custom_bool": True},
     )
+    # Accepted means answered like any other request: its own rows computed, counted a success.
+    assert result.get_response().id == "with-parameters"
+    np.testing.assert_allclose(
+        result.as_numpy("OUTPUT0"), mlp_reference(x, 8, 16, 4), rtol=1e-5, atol=1e-6
+    )
+    after = client.get_inference_statistics("mlp", as_json=True)["model_stats"][0]
+    successes = [
+        int(s["inference_stats"].get("success", {}).get("count", 0)) for s in (before, after)
+    ]
+    assert successes[1] == successes[0] + 1
 
 
 def test_reserved_parameter_is_invalid(client) -> None:

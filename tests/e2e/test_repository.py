@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from heavy import ONE_INSTANCE, heavy
-from helpers import status_of, tensor
+from helpers import status_of, tensor, wait_until
 from modelgen import mlp, write_repository
 
 
@@ -100,12 +100,10 @@ def test_unload_lets_in_flight_requests_finish(serve, repo) -> None:
         for _ in range(3):
             client.async_infer("slow", [tensor("INPUT0", x, "FP32")], callback=collect)
         # Wait until the server holds all three (one running, two queued), then act under them.
-        for _ in range(2000):
-            if server.metric("nv_inference_pending_request_count", "slow") == 2:
-                break
-            threading.Event().wait(0.005)
-        else:
-            raise AssertionError("the three requests never waited in the server together")
+        wait_until(
+            lambda: server.metric("nv_inference_pending_request_count", "slow") == 2,
+            "the three requests waited in the server together",
+        )
         client.unload_model("slow")
         for _ in range(3):
             assert done.acquire(timeout=60)

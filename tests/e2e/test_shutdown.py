@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import tritonclient.grpc as grpcclient
 from heavy import ONE_INSTANCE, heavy
-from helpers import tensor
+from helpers import tensor, wait_until
 from modelgen import write_repository
 
 
@@ -31,12 +31,10 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(serve, tmp_path) -> 
         for _ in range(3):
             client.async_infer("slow", [tensor("INPUT0", x, "FP32")], callback=collect)
         # Wait until the server holds all three (one running, two queued), then act under them.
-        for _ in range(2000):
-            if server.metric("nv_inference_pending_request_count", "slow") == 2:
-                break
-            threading.Event().wait(0.005)
-        else:
-            raise AssertionError("the three requests never waited in the server together")
+        wait_until(
+            lambda: server.metric("nv_inference_pending_request_count", "slow") == 2,
+            "the three requests waited in the server together",
+        )
         server.process.send_signal(signal.SIGTERM)
         for _ in range(3):
             assert done.acquire(timeout=60), server.output()
