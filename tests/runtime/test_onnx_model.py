@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from itertools import pairwise
+from dataclasses import replace
 from pathlib import Path
 
 import modelgen
@@ -85,87 +84,77 @@ def heavy_instances(make_settings, tmp_path_factory):
         model.close()
 
 
-@dataclass(frozen=True)
-class Overlap:
-    both_progress: float
-    """Share of 20 ms windows in which both threads' CPU clocks advanced."""
-    max_sample_gap_s: float
-    """Longest wait of a sampling thread that asks for the GIL every 5 ms."""
-    run_wall_s: float
-    """Median wall time of one run."""
-
-    @property
-    def concurrent(self) -> bool:
-        return self.both_progress > 0.4 and self.max_sample_gap_s < 0.5 * self.run_wall_s
+LONG = {"x": np.ones((ROWS, WIDTH), np.float32)}
+SHORT = {"x": np.ones((1, WIDTH), np.float32)}
+"""1/256 of LONG's work: one row against 256."""
+Run = Callable[[OnnxModel, dict[str, np.ndarray]], object]
 
 
-def _measure(run: Callable[[OnnxModel], object], models: list[OnnxModel]) -> Overlap:
-    """Runs each model 3 times on its own thread while sampling both threads' CPU clocks."""
+def _short_run_nests_in_a_long_one(run: Run, models: list[OnnxModel], attempts: int = 5) -> bool:
+    """Whether, in one of `attempts`, the second instance runs all of SHORT while the first is
+    inside run(LONG).
+
+    The GIL switch interval is raised beyond any run here, so a thread gives the GIL up only
+    where it blocks or C code releases it. The first thread signals just before it calls run()
+    and keeps the GIL until something inside run() lets it go; the second starts its run only
+    then, and once it is done looks whether the first has returned. Runs serialised by a lock
+    or by holding the GIL can never nest, whatever the timing; concurrent runs nest unless a
+    run 256 times longer ends first on every attempt.
+    """
     for model in models:
-        run(model)
-    start = threading.Barrier(3)
-    walls: list[float] = []
+        run(model, SHORT)  # warm-up: first runs allocate
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        return any(_nests_once(run, models) for _ in range(attempts))
+    finally:
+        sys.setswitchinterval(interval)
 
-    def work(model: OnnxModel) -> None:
-        start.wait()
-        for _ in range(3):
-            t0 = time.perf_counter()
-            run(model)
-            walls.append(time.perf_counter() - t0)
 
-    workers = [threading.Thread(target=work, args=(m,)) for m in models]
-    for w in workers:
-        w.start()
-    clocks = [time.pthread_getcpuclockid(w.ident) for w in workers]  # type: ignore[arg-type]
-    start.wait()
-    samples = []
-    while all(w.is_alive() for w in workers):
-        try:
-            samples.append((time.perf_counter(), [time.clock_gettime(c) for c in clocks]))
-        except OSError:  # a worker finished between is_alive() and reading its clock
-            break
-        time.sleep(0.005)
-    for w in workers:
-        w.join()
-    windows, begin = [], samples[0]
-    for sample in samples[1:]:
-        if sample[0] - begin[0] >= 0.02:
-            windows.append(min(b - a for a, b in zip(begin[1], sample[1], strict=True)) > 2e-4)
-            begin = sample
-    gaps = [b[0] - a[0] for a, b in pairwise(samples)]
-    share = sum(windows) / len(windows) if windows else 0.0
-    return Overlap(share, max(gaps, default=0.0), sorted(walls)[len(walls) // 2])
+def _nests_once(run: Run, models: list[OnnxModel]) -> bool:
+    calling, long_done = threading.Event(), threading.Event()
+    nested: list[bool] = []
+
+    def long() -> None:
+        calling.set()
+        run(models[0], LONG)
+        long_done.set()
+
+    def short() -> None:
+        calling.wait()
+        run(models[1], SHORT)
+        nested.append(not long_done.is_set())
+
+    threads = [threading.Thread(target=short), threading.Thread(target=long)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a run did not end"
+    return nested == [True]
 
 
 def test_instances_run_concurrently(heavy_instances) -> None:
-    """Two single-threaded instances, called from two Python threads, compute at the same time.
-
-    Wall-clock start/end stamps around run() overlap even when runs are serialised (a thread
-    stamps its end only after winning the GIL back), so overlap is read from the threads' CPU
-    clocks: both make progress in most 20 ms windows, and a third Python thread keeps getting
-    the GIL during runs. Progress, not full speed, so a busy machine does not fail the test.
-    """
-    x = {"x": np.ones((ROWS, WIDTH), np.float32)}
-    overlap = _measure(lambda m: m.run(x, ["y"]), heavy_instances)
-    assert overlap.concurrent, overlap
+    """Two single-threaded instances, called from two Python threads, run at the same time:
+    neither run() holds the GIL nor a lock the other needs, so a short batch on one instance
+    finishes while a long one runs on the other."""
+    assert _short_run_nests_in_a_long_one(lambda m, x: m.run(x, ["y"]), heavy_instances)
 
 
 @pytest.mark.parametrize("serialise", ["lock", "gil"])
-def test_overlap_measure_sees_serialised_runs(heavy_instances, serialise) -> None:
+def test_nesting_measure_sees_serialised_runs(heavy_instances, serialise) -> None:
     """Controls: one lock around run(), or a run that holds the GIL, fail the measure."""
-    x = {"x": np.ones((ROWS, WIDTH), np.float32)}
     lock = threading.Lock()
     data = list(np.random.default_rng(0).random(300_000))
 
-    def serialised(model: OnnxModel) -> None:
+    def serialised(model: OnnxModel, x: dict[str, np.ndarray]) -> None:
         if serialise == "lock":
             with lock:
                 model.run(x, ["y"])
         else:
             sorted(data)  # C code that keeps the GIL throughout
 
-    overlap = _measure(serialised, heavy_instances)
-    assert not overlap.concurrent, overlap
+    assert not _short_run_nests_in_a_long_one(serialised, heavy_instances)
 
 
 def test_bytes_tensors_cross_as_bytes(make_settings, tmp_path) -> None:
