@@ -66,7 +66,7 @@ def complete_config(
     """A completed copy of `config` (None: no config.pbtxt) for a model with `signature`.
 
     Raises ModelLoadError when the name differs from `name` or dims cannot be derived.
-    Whether the result is consistent with the model is `validate_config`'s job.
+    Whether the result is consistent with the model is `convert.build_settings`'s job.
     """
     out = complete_identity(config, name=name)
     auto_batching = out.max_batch_size == 0 and _can_batch(out, signature)

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from naiad.config.complete import complete_config
-from naiad.config.convert import to_settings
+from naiad.config.convert import build_settings
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import read_signature
-from naiad.config.validate import validate_config
 from naiad_protocol.model_config_pb2 import ModelConfig
 
 
@@ -30,12 +29,12 @@ def prepare_version(
     version: int,
     gpu_available: bool = False,
 ) -> PreparedVersion:
-    """Reads the signature of `model_file`, completes `raw` with it, validates and converts.
+    """Reads the signature of `model_file`, completes `raw` with it, checks and converts it.
 
     `raw` is config.pbtxt (or a load request's config) as written; None when there is none.
-    Raises ModelLoadError with the reason when anything does not fit.
+    Raises ModelLoadError with the reasons when anything does not fit.
     """
     signature = read_signature(model_file, model=name)
     config = complete_config(raw, signature, name=name, gpu_available=gpu_available)
-    validate_config(config, signature)
-    return PreparedVersion(config, to_settings(config, version, str(model_file)))
+    settings = build_settings(config, signature, version=version, model_path=str(model_file))
+    return PreparedVersion(config, settings)

@@ -1,113 +1,231 @@
-"""Checks of the config's scheduling parts: dynamic batching, queue policies, instances, warm-up."""
+"""The config's scheduling parts, checked and converted: batching, queues, instances, warm-up.
+
+Part of the one pass in convert.py: each function returns the typed value and adds what is
+wrong to a Problems (what it returns is only used when nothing was).
+"""
 
 from __future__ import annotations
 
-from naiad.config.problems import config_error
+from collections.abc import Sequence
+from pathlib import Path
+
+from naiad.config.problems import Problems, show
+from naiad.config.settings import (
+    BatchingPolicy,
+    InstanceGroup,
+    InstanceKind,
+    QueuePolicy,
+    TimeoutAction,
+    WarmupInput,
+    WarmupSample,
+    WarmupSource,
+)
+from naiad.datatypes import BY_CONFIG
 from naiad_protocol.model_config_pb2 import (
     DataType,
     ModelConfig,
     ModelDynamicBatching,
+    ModelInput,
     ModelInstanceGroup,
     ModelQueuePolicy,
+    ModelWarmup,
 )
 
 # Durations travel to the native scheduler as signed 64-bit microseconds.
 _MAX_US = 2**63 - 1
 
+WARMUP_DIR = "warmup"
+"""Triton's layout: warm-up data files live in <model dir>/warmup/."""
 
-def check_scheduling(config: ModelConfig) -> None:
-    """Raises ModelLoadError for inconsistent batching, queue, instance or warm-up settings."""
-    if config.HasField("dynamic_batching"):
-        _check_dynamic_batching(config.name, config.max_batch_size, config.dynamic_batching)
-    for group in config.instance_group:
-        _check_instance_group(config.name, group)
-    _check_warmup(config)
+
+def batching_policy(config: ModelConfig, problems: Problems) -> BatchingPolicy:
+    """The dynamic_batching block as a BatchingPolicy (disabled when there is none)."""
+    if config.WhichOneof("scheduling_choice") != "dynamic_batching":
+        return BatchingPolicy(enabled=False)
+    batching: ModelDynamicBatching = config.dynamic_batching
+    _check_dynamic_batching(config.max_batch_size, batching, problems)
+    default_policy = (
+        _queue_policy("default_queue_policy", batching.default_queue_policy, problems)
+        if batching.HasField("default_queue_policy")
+        else QueuePolicy()
+    )
+    return BatchingPolicy(
+        enabled=True,
+        max_queue_delay_us=batching.max_queue_delay_microseconds,
+        preferred_batch_sizes=tuple(batching.preferred_batch_size),
+        preserve_ordering=batching.preserve_ordering,
+        priority_levels=max(batching.priority_levels, 1),
+        default_priority_level=batching.default_priority_level or 1,
+        default_queue_policy=default_policy,
+        priority_queue_policies={
+            int(level): _queue_policy(f"priority_queue_policy {level}", policy, problems)
+            for level, policy in batching.priority_queue_policy.items()
+        },
+    )
 
 
 def _check_dynamic_batching(
-    model: str, max_batch_size: int, batching: ModelDynamicBatching
+    max_batch_size: int, batching: ModelDynamicBatching, problems: Problems
 ) -> None:
     for size in batching.preferred_batch_size:
         if size < 1 or size > max_batch_size:
-            raise config_error(
-                model,
+            problems.add(
                 f"preferred_batch_size {size} must be between 1 and "
-                f"max_batch_size ({max_batch_size})",
+                f"max_batch_size ({max_batch_size})"
             )
     if batching.max_queue_delay_microseconds > _MAX_US:
-        raise config_error(model, "max_queue_delay_microseconds is too large")
+        problems.add("max_queue_delay_microseconds is too large")
     levels = batching.priority_levels
     if levels == 0:
         if batching.default_priority_level != 0:
-            raise config_error(model, "default_priority_level is set but priority_levels is 0")
+            problems.add("default_priority_level is set but priority_levels is 0")
         if batching.priority_queue_policy:
-            raise config_error(model, "priority_queue_policy is set but priority_levels is 0")
+            problems.add("priority_queue_policy is set but priority_levels is 0")
     elif not 1 <= batching.default_priority_level <= levels:
-        raise config_error(
-            model,
+        problems.add(
             f"default_priority_level {batching.default_priority_level} must be between 1 "
-            f"and priority_levels ({levels})",
+            f"and priority_levels ({levels})"
         )
-    for level, policy in batching.priority_queue_policy.items():
-        if not 1 <= level <= levels:
-            raise config_error(
-                model,
-                f"priority_queue_policy for level {level} is outside 1..priority_levels ({levels})",
+    for level in batching.priority_queue_policy:
+        if levels and not 1 <= level <= levels:
+            problems.add(
+                f"priority_queue_policy for level {level} is outside 1..priority_levels ({levels})"
             )
-        _check_queue_policy(model, f"priority_queue_policy {level}", policy)
-    if batching.HasField("default_queue_policy"):
-        _check_queue_policy(model, "default_queue_policy", batching.default_queue_policy)
 
 
-def _check_queue_policy(model: str, where: str, policy: ModelQueuePolicy) -> None:
-    if policy.timeout_action not in ModelQueuePolicy.TimeoutAction.values():
-        raise config_error(model, f"{where}: unknown timeout_action {policy.timeout_action}")
+def _queue_policy(where: str, policy: ModelQueuePolicy, problems: Problems) -> QueuePolicy:
+    action = TimeoutAction.REJECT
+    if policy.timeout_action in ModelQueuePolicy.TimeoutAction.values():
+        action = TimeoutAction(policy.timeout_action)
+    else:
+        problems.add(f"{where}: unknown timeout_action {policy.timeout_action}")
     if policy.default_timeout_microseconds > _MAX_US:
-        raise config_error(model, f"{where}: default_timeout_microseconds is too large")
+        problems.add(f"{where}: default_timeout_microseconds is too large")
+    return QueuePolicy(
+        timeout_action=action,
+        default_timeout_us=policy.default_timeout_microseconds,
+        allow_timeout_override=policy.allow_timeout_override,
+        max_queue_size=policy.max_queue_size,
+    )
 
 
-def _check_instance_group(model: str, group: ModelInstanceGroup) -> None:
+def instance_groups(config: ModelConfig, problems: Problems) -> tuple[InstanceGroup, ...]:
+    """The completed config's instance groups; the ones that are wrong go to `problems`."""
+    groups = []
+    for group in config.instance_group:
+        problem = _instance_group_problem(group)
+        problems.add(problem)
+        if problem is None:
+            groups.append(
+                InstanceGroup(
+                    name=group.name,
+                    count=group.count,
+                    kind=InstanceKind(group.kind),
+                    gpus=tuple(group.gpus),
+                )
+            )
+    return tuple(groups)
+
+
+def _instance_group_problem(group: ModelInstanceGroup) -> str | None:
     where = f"instance_group '{group.name}'"
     if group.count < 1:
-        raise config_error(model, f"{where}: count must be >= 1, not {group.count}")
+        return f"{where}: count must be >= 1, not {group.count}"
     if group.kind not in ModelInstanceGroup.Kind.values():
-        raise config_error(model, f"{where}: unknown kind {group.kind}")
+        return f"{where}: unknown kind {group.kind}"
     if any(gpu < 0 for gpu in group.gpus):
-        raise config_error(model, f"{where}: gpus must be device ids >= 0")
+        return f"{where}: gpus must be device ids >= 0"
     if group.gpus and group.kind != ModelInstanceGroup.KIND_GPU:
         kind = ModelInstanceGroup.Kind.Name(group.kind)
-        raise config_error(model, f"{where}: lists gpus but its kind is {kind}")
+        return f"{where}: lists gpus but its kind is {kind}"
+    return None
 
 
-def _check_warmup(config: ModelConfig) -> None:
-    model = config.name
+def warmup_samples(
+    config: ModelConfig, model_dir: Path, problems: Problems
+) -> tuple[WarmupSample, ...]:
+    """The model_warmup entries, with data file paths under `model_dir`/warmup/."""
     inputs = {t.name: t for t in config.input}
+    samples = []
     for sample in config.model_warmup:
-        where = f"model_warmup '{sample.name}'"
         if not sample.name:
-            raise config_error(model, "a model_warmup entry has no name")
+            problems.add("a model_warmup entry has no name")
+            continue
+        where = f"model_warmup '{sample.name}'"
         limit = max(config.max_batch_size, 1)
         if not 1 <= sample.batch_size <= limit:
-            raise config_error(
-                model, f"{where}: batch_size {sample.batch_size} must be between 1 and {limit}"
-            )
+            problems.add(f"{where}: batch_size {sample.batch_size} must be between 1 and {limit}")
+        typed = {}
         for name, data in sample.inputs.items():
             tensor = inputs.get(name)
             if tensor is None:
-                raise config_error(model, f"{where}: '{name}' is not an input of the model")
-            if data.data_type != tensor.data_type:
-                raise config_error(
-                    model,
-                    f"{where}: input '{name}' has data_type {DataType.Name(data.data_type)}, "
-                    f"the model input is {DataType.Name(tensor.data_type)}",
-                )
-            if data.WhichOneof("input_data_type") is None:
-                raise config_error(
-                    model,
-                    f"{where}: input '{name}' needs zero_data, random_data or input_data_file",
-                )
-            if any(d < 1 for d in data.dims):
-                raise config_error(model, f"{where}: input '{name}' dims must be positive")
+                problems.add(f"{where}: '{name}' is not an input of the model")
+                continue
+            found = _warmup_input(where, name, data, tensor, model_dir, problems)
+            if found is not None:
+                typed[name] = found
         missing = [n for n, t in inputs.items() if not t.optional and n not in sample.inputs]
         if missing:
-            raise config_error(model, f"{where}: gives no data for input(s) {', '.join(missing)}")
+            problems.add(f"{where}: gives no data for input(s) {', '.join(missing)}")
+        samples.append(
+            WarmupSample(
+                name=sample.name,
+                batch_size=sample.batch_size,
+                inputs=typed,
+                count=max(sample.count, 1),
+            )
+        )
+    return tuple(samples)
+
+
+def _warmup_input(
+    where: str,
+    name: str,
+    data: ModelWarmup.Input,
+    tensor: ModelInput,
+    model_dir: Path,
+    problems: Problems,
+) -> WarmupInput | None:
+    if data.data_type != tensor.data_type:
+        problems.add(
+            f"{where}: input '{name}' has data_type {DataType.Name(data.data_type)}, "
+            f"the model input is {DataType.Name(tensor.data_type)}"
+        )
+        return None
+    choice = data.WhichOneof("input_data_type")
+    if choice is None:
+        problems.add(f"{where}: input '{name}' needs zero_data, random_data or input_data_file")
+        return None
+    dims = tuple(data.dims)
+    if any(d < 1 for d in dims):
+        problems.add(f"{where}: input '{name}' dims must be positive")
+        return None
+    if tensor.HasField("reshape") and not _fits(dims, tensor.reshape.shape):
+        problems.add(
+            f"{where}: input '{name}' dims {show(dims)} do not fit "
+            f"reshape {show(tensor.reshape.shape)}"
+        )
+        return None
+    datatype = BY_CONFIG.get(DataType.Name(data.data_type))
+    if datatype is None:  # the model input's own check reports the type
+        return None
+    if choice == "input_data_file":
+        path = model_dir / WARMUP_DIR / data.input_data_file
+        return WarmupInput(datatype, dims, WarmupSource.FILE, path)
+    source = WarmupSource.RANDOM if choice == "random_data" else WarmupSource.ZERO
+    return WarmupInput(datatype, dims, source)
+
+
+def _fits(dims: Sequence[int], reshape: Sequence[int]) -> bool:
+    """Whether an item of fixed `dims` can be viewed as `reshape` (at most one -1, as NumPy)."""
+    count = 1
+    for d in dims:
+        count *= d
+    fixed = 1
+    for d in reshape:
+        if d != -1:
+            fixed *= d
+    variable = list(reshape).count(-1)
+    if variable == 0:
+        return count == fixed
+    return variable == 1 and fixed > 0 and count % fixed == 0

@@ -1,9 +1,14 @@
-"""Typed, validated settings derived once from a model's ModelConfig. Never mutated after load."""
+"""Typed settings built once from a model's ModelConfig (see convert.py). Never mutated after load.
+
+One dataclass per concern. Every value here has been checked: code that receives settings
+uses them as they are and never parses or validates config values again.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from naiad.datatypes import DataType
 
@@ -13,15 +18,20 @@ class TensorSpec:
     """One model input or output as clients see it."""
 
     name: str
+    """The tensor's name, unique among the model's inputs (or outputs)."""
     datatype: DataType
+    """Its element type; the ONNX model declares the same."""
     dims: tuple[int, ...]
     """Shape without the batch dimension when the model batches; -1 marks a variable dimension."""
     reshape: tuple[int, ...] | None = None
     """Shape the model itself expects (config `reshape`), when it differs from `dims`."""
     optional: bool = False
+    """An input an ONNX initializer backs: requests may leave it out."""
 
 
 class TimeoutAction(enum.Enum):
+    """What a queue does with a request whose queue timeout passed (ModelQueuePolicy)."""
+
     REJECT = 0
     DELAY = 1
 
@@ -31,6 +41,7 @@ class QueuePolicy:
     """How one priority level's queue treats waiting requests (config ModelQueuePolicy)."""
 
     timeout_action: TimeoutAction = TimeoutAction.REJECT
+    """REJECT answers a timed-out request with an error; DELAY keeps it, behind the others."""
     default_timeout_us: int = 0
     """0 means requests wait without a queue timeout unless they set their own."""
     allow_timeout_override: bool = True
@@ -44,20 +55,29 @@ class BatchingPolicy:
     """The model's dynamic_batching block, or its absence (enabled=False: one request per batch)."""
 
     enabled: bool = False
+    """True when the config has dynamic_batching."""
     max_queue_delay_us: int = 0
+    """How long the first request of a batch may wait for others to join it."""
     preferred_batch_sizes: tuple[int, ...] = ()
+    """Sizes the scheduler sends as soon as it has them; each within 1..max_batch_size."""
     preserve_ordering: bool = False
+    """Answers leave in the order requests arrived."""
     priority_levels: int = 1
     """Levels are 1..priority_levels; 1 is served first."""
     default_priority_level: int = 1
+    """The level of a request that does not name one; within 1..priority_levels."""
     default_queue_policy: QueuePolicy = field(default_factory=QueuePolicy)
+    """The policy of every level without its own."""
     priority_queue_policies: dict[int, QueuePolicy] = field(default_factory=dict)
+    """Policies of single levels, by level."""
 
     def queue_policy(self, level: int) -> QueuePolicy:
         return self.priority_queue_policies.get(level, self.default_queue_policy)
 
 
 class InstanceKind(enum.Enum):
+    """Where an instance group asks to run (ModelInstanceGroup.Kind, same numbers)."""
+
     AUTO = 0
     GPU = 1
     CPU = 2
@@ -69,44 +89,88 @@ class InstanceGroup:
     """count sessions of `kind`; for GPU, one group of `count` per listed device id."""
 
     name: str
+    """The group's name; instances are called '<name>_<index>'."""
     count: int = 1
+    """Instances per device; >= 1."""
     kind: InstanceKind = InstanceKind.AUTO
+    """Where the group asks to run; runtime/instances.py applies the fallback policy."""
     gpus: tuple[int, ...] = ()
+    """GPU device ids (KIND_GPU only); empty: every visible GPU."""
 
 
-@dataclass(frozen=True)
-class Accelerator:
-    """An execution accelerator from config `optimization.execution_accelerators`."""
+class GraphOptimizationLevel(enum.IntEnum):
+    """config optimization.graph.level as Triton's onnxruntime backend reads it."""
 
-    name: str
-    parameters: dict[str, str] = field(default_factory=dict)
+    BASIC = -1
+    ALL = 0
+    """Any level other than -1 and 1, and the default."""
+    EXTENDED = 1
 
 
 @dataclass(frozen=True)
 class ExecutionOptions:
-    """Session options for ONNX Runtime, from config `parameters` and `optimization`."""
+    """Session and provider options for ONNX Runtime, from config `parameters` and `optimization`.
+
+    Provider options are ONNX Runtime's own names and values, converted from Triton's; the
+    runtime only adds each instance's `device_id`.
+    """
 
     intra_op_threads: int = 0
-    """0: chosen so that instances x threads fit the CPU budget."""
+    """Parameter intra_op_thread_count; 0: chosen so that instances x threads fit the CPU budget."""
     inter_op_threads: int = 0
+    """Parameter inter_op_thread_count; 0: one share of the budget in parallel mode, else ORT's."""
     parallel_execution: bool = False
-    graph_optimization_level: int | None = None
-    """config optimization.graph.level: -1 basic, 0/None default (all), 1 extended, 2 all."""
-    gpu_accelerators: tuple[Accelerator, ...] = ()
-    cpu_accelerators: tuple[Accelerator, ...] = ()
+    """Parameter execution_mode: False sequential (0), True parallel (1)."""
+    graph_optimization_level: GraphOptimizationLevel = GraphOptimizationLevel.ALL
+    """config optimization.graph.level."""
+    tensorrt_options: dict[str, str] | None = None
+    """TensorRT provider options from a `tensorrt` gpu_execution_accelerator (precision_mode and
+    Triton's names already converted to trt_* options); None: TensorRT not requested."""
+    openvino_options: dict[str, str] | None = None
+    """OpenVINO provider options from an `openvino` cpu_execution_accelerator; None: none asked."""
+    cuda_options: dict[str, str] = field(default_factory=dict)
+    """CUDA provider options: the CUDA keys of config `parameters`, then a `cuda` accelerator's."""
     fallback_to_cpu: bool = True
     """When a GPU provider cannot be used: True warns once and runs on CPU, False fails the load."""
 
 
+class WarmupSource(enum.Enum):
+    """Where a warm-up input's values come from (ModelWarmup.Input input_data_type)."""
+
+    ZERO = "zero"
+    """Zeros; empty strings for BYTES."""
+    RANDOM = "random"
+    """Seeded random values, so that runs repeat."""
+    FILE = "file"
+    """A file's raw bytes, as Triton's input_data_file (BYTES: length-prefixed elements)."""
+
+
+@dataclass(frozen=True)
+class WarmupInput:
+    """One input of a warm-up sample."""
+
+    datatype: DataType
+    """The model input's datatype."""
+    dims: tuple[int, ...]
+    """Shape of one batch item; every dim fixed (>= 1), and it fits the input's reshape."""
+    source: WarmupSource
+    """Where the values come from."""
+    path: Path | None = None
+    """The data file for WarmupSource.FILE (<model dir>/warmup/<input_data_file>); else None."""
+
+
 @dataclass(frozen=True)
 class WarmupSample:
-    """One model_warmup entry: inputs given as zero, random or file data, run `count` times."""
+    """One model_warmup entry: its inputs run `count` times before the version is ready."""
 
     name: str
+    """The entry's name, shown in logs and errors."""
     batch_size: int
-    inputs: dict[str, tuple[str, tuple[int, ...], str, str]]
-    """input name -> (wire datatype, dims, source "zero"|"random"|"file", file path or "")."""
+    """Rows per run; within 1..max(max_batch_size, 1). Ignored when the model does not batch."""
+    inputs: dict[str, WarmupInput]
+    """Input name -> its data; every required model input is there."""
     count: int = 1
+    """Runs of the sample; >= 1."""
 
 
 @dataclass(frozen=True)
@@ -114,16 +178,25 @@ class ModelSettings:
     """Everything the engine needs about one model version, validated against its ONNX file."""
 
     name: str
+    """The model's name (its directory's)."""
     version: int
+    """The version this is."""
     model_path: str
+    """The version's ONNX file."""
     max_batch_size: int
+    """0: the model does not batch; else the largest batch (first dimension) it takes."""
     inputs: tuple[TensorSpec, ...]
+    """Inputs in config order."""
     outputs: tuple[TensorSpec, ...]
+    """Outputs in config order."""
     batching: BatchingPolicy
+    """How requests are queued and batched."""
     instance_groups: tuple[InstanceGroup, ...]
+    """Which sessions to create, as the config asks."""
     execution: ExecutionOptions
+    """How each session runs."""
     warmup: tuple[WarmupSample, ...] = ()
-    parameters: dict[str, str] = field(default_factory=dict)
+    """Samples every instance runs before the version is ready."""
 
     @property
     def batches(self) -> bool:

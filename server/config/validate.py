@@ -1,7 +1,7 @@
-"""Checks a completed ModelConfig against itself and against the ONNX model it describes.
+"""The model-level checks and the inputs and outputs, checked against the ONNX model's signature.
 
-Every failure is a ModelLoadError (see problems.py) that says what is wrong and where, so that
-it can be shown as is to whoever asked for the load.
+Part of the one pass in convert.py. Each check adds what it finds to a Problems and goes on;
+within one tensor only the first problem is reported, since the later checks assume it fits.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from naiad.config.complete import BACKEND, PLATFORM
-from naiad.config.problems import config_error, show
-from naiad.config.scheduling import check_scheduling
+from naiad.config.problems import Problems, show
+from naiad.config.settings import TensorSpec
 from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.datatypes import BY_CONFIG
 from naiad_protocol.model_config_pb2 import (
@@ -22,158 +22,164 @@ from naiad_protocol.model_config_pb2 import (
 
 
 def validate_identity(config: ModelConfig) -> None:
+    """Raises ModelLoadError for what `check_identity` finds; for a model before its versions."""
+    problems = Problems(config.name)
+    check_identity(config, problems)
+    problems.raise_if_any()
+
+
+def check_identity(config: ModelConfig, problems: Problems) -> None:
     """Checks that need no model file: platform, backend, unsupported features, version policy."""
-    model = config.name
     if config.platform and config.platform != PLATFORM:
-        raise config_error(
-            model, f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}')"
-        )
+        problems.add(f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}')")
     if config.backend and config.backend != BACKEND:
-        raise config_error(
-            model, f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')"
-        )
+        problems.add(f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')")
     scheduling = config.WhichOneof("scheduling_choice")
     if scheduling in ("sequence_batching", "ensemble_scheduling"):
-        raise config_error(model, f"{scheduling} is not supported")
+        problems.add(f"{scheduling} is not supported")
     if config.model_transaction_policy.decoupled:
-        raise config_error(model, "decoupled models are not supported by the ONNX Runtime backend")
+        problems.add("decoupled models are not supported by the ONNX Runtime backend")
     policy = config.version_policy
     choice = policy.WhichOneof("policy_choice")
     if choice == "latest" and policy.latest.num_versions < 1:
-        raise config_error(model, "version_policy latest needs num_versions >= 1")
+        problems.add("version_policy latest needs num_versions >= 1")
     if choice == "specific":
         if not policy.specific.versions:
-            raise config_error(model, "version_policy specific lists no versions")
-        if any(v < 0 for v in policy.specific.versions):
-            raise config_error(model, "version_policy specific lists a negative version")
+            problems.add("version_policy specific lists no versions")
+        elif any(v < 0 for v in policy.specific.versions):
+            problems.add("version_policy specific lists a negative version")
 
 
-def validate_config(config: ModelConfig, signature: ModelSignature) -> None:
-    """Raises ModelLoadError unless `config` (completed) can serve the model of `signature`."""
-    validate_identity(config)
-    model = config.name
-    if config.max_batch_size < 0:
-        raise config_error(model, f"max_batch_size must be >= 0, not {config.max_batch_size}")
-    _check_names(model, "input", [t.name for t in config.input])
-    _check_names(model, "output", [t.name for t in config.output])
+def tensor_specs(
+    config: ModelConfig, signature: ModelSignature, problems: Problems
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The config's inputs and outputs as TensorSpecs; the ones that do not fit go to `problems`."""
+    problems.add(_names_problem("input", [t.name for t in config.input]))
+    problems.add(_names_problem("output", [t.name for t in config.output]))
+    inputs: list[TensorSpec] = []
     for tensor in config.input:
-        _check_input(config, tensor, signature)
-    for tensor in config.output:
-        sig = signature.output(tensor.name)
+        sig = signature.any_input(tensor.name)
+        problem: str | None
         if sig is None:
-            known = ", ".join(t.name for t in signature.outputs)
-            raise config_error(
-                model, f"output '{tensor.name}' is not an output of the ONNX model ({known})"
+            known = ", ".join(t.name for t in signature.inputs)
+            problem = f"input '{tensor.name}' is not an input of the ONNX model ({known})"
+        else:
+            problem = _input_problem(tensor, signature) or _tensor_problem(
+                config, "input", tensor, sig
             )
-        _check_tensor(config, "output", tensor, sig)
+        problems.add(problem)
+        if problem is None:
+            inputs.append(_spec(tensor))
+    outputs: list[TensorSpec] = []
+    for tensor in config.output:
+        output = signature.output(tensor.name)
+        if output is None:
+            known = ", ".join(t.name for t in signature.outputs)
+            problem = f"output '{tensor.name}' is not an output of the ONNX model ({known})"
+        else:
+            problem = _tensor_problem(config, "output", tensor, output)
+        problems.add(problem)
+        if problem is None:
+            outputs.append(_spec(tensor))
     listed = {t.name for t in config.input}
     for sig in signature.inputs:
         if sig.name not in listed:
-            raise config_error(
-                model, f"ONNX model input '{sig.name}' is missing from the model config"
-            )
-    check_scheduling(config)
+            problems.add(f"ONNX model input '{sig.name}' is missing from the model config")
+    return tuple(inputs), tuple(outputs)
 
 
-def _check_input(config: ModelConfig, tensor: ModelInput, signature: ModelSignature) -> None:
-    model = config.name
-    sig = signature.input(tensor.name)
-    if sig is not None and tensor.optional:
-        raise config_error(
-            model, f"input '{tensor.name}' is marked optional but the ONNX model requires it"
+def _spec(tensor: ModelInput | ModelOutput) -> TensorSpec:
+    return TensorSpec(
+        name=tensor.name,
+        datatype=BY_CONFIG[DataType.Name(tensor.data_type)],
+        dims=tuple(tensor.dims),
+        reshape=tuple(tensor.reshape.shape) if tensor.HasField("reshape") else None,
+        optional=isinstance(tensor, ModelInput) and tensor.optional,
+    )
+
+
+def _input_problem(tensor: ModelInput, signature: ModelSignature) -> str | None:
+    """Whether the config marks `tensor` optional exactly when an initializer backs it."""
+    if signature.input(tensor.name) is not None:
+        if tensor.optional:
+            return f"input '{tensor.name}' is marked optional but the ONNX model requires it"
+    elif not tensor.optional:
+        return (
+            f"input '{tensor.name}' has a default value in the ONNX model (an initializer); "
+            "mark it optional: true"
         )
-    if sig is None:
-        sig = signature.optional_input(tensor.name)
-        if sig is None:
-            known = ", ".join(t.name for t in signature.inputs)
-            raise config_error(
-                model, f"input '{tensor.name}' is not an input of the ONNX model ({known})"
-            )
-        if not tensor.optional:
-            raise config_error(
-                model,
-                f"input '{tensor.name}' has a default value in the ONNX model (an initializer); "
-                "mark it optional: true",
-            )
     if tensor.is_shape_tensor:
-        raise config_error(
-            model, f"input '{tensor.name}': shape tensors are not supported for ONNX models"
-        )
-    _check_tensor(config, "input", tensor, sig)
+        return f"input '{tensor.name}': shape tensors are not supported for ONNX models"
+    return None
 
 
-def _check_names(model: str, kind: str, names: Sequence[str]) -> None:
+def _names_problem(kind: str, names: Sequence[str]) -> str | None:
     seen: set[str] = set()
     for name in names:
         if not name:
-            raise config_error(model, f"an {kind} has no name")
+            return f"an {kind} has no name"
         if name in seen:
-            raise config_error(model, f"{kind} '{name}' is listed twice")
+            return f"{kind} '{name}' is listed twice"
         seen.add(name)
+    return None
 
 
-def _check_tensor(
+def _tensor_problem(
     config: ModelConfig, kind: str, tensor: ModelInput | ModelOutput, sig: TensorSignature
-) -> None:
-    model, where = config.name, f"{kind} '{tensor.name}'"
+) -> str | None:
+    where = f"{kind} '{tensor.name}'"
     if sig.datatype is None:
-        raise config_error(
-            model, f"{where}: the ONNX model declares {sig.type_name}, which naiad cannot serve"
-        )
+        return f"{where}: the ONNX model declares {sig.type_name}, which naiad cannot serve"
     type_name = DataType.Name(tensor.data_type)
     declared = BY_CONFIG.get(type_name)
     if declared is None:
-        raise config_error(model, f"{where}: data_type {type_name} is not supported")
+        return f"{where}: data_type {type_name} is not supported"
     if declared != sig.datatype:
-        raise config_error(
-            model,
+        return (
             f"{where} has data_type {type_name} in the model config "
-            f"but the ONNX model declares {sig.datatype.wire}",
+            f"but the ONNX model declares {sig.datatype.wire}"
         )
     if not tensor.dims:
-        raise config_error(model, f"{where} has no dims")
+        return f"{where} has no dims"
     if any(d == 0 or d < -1 for d in tensor.dims):
-        raise config_error(model, f"{where}: dims {show(tensor.dims)} must be positive or -1")
+        return f"{where}: dims {show(tensor.dims)} must be positive or -1"
     model_side = list(tensor.dims)
     if tensor.HasField("reshape"):
         model_side = list(tensor.reshape.shape)
-        _check_reshape(model, where, tensor.dims, model_side)
-    _check_shape(config, where, model_side, sig, has_reshape=tensor.HasField("reshape"))
+        reshape_problem = _reshape_problem(where, tensor.dims, model_side)
+        if reshape_problem:
+            return reshape_problem
+    return _shape_problem(config, where, model_side, sig, has_reshape=tensor.HasField("reshape"))
 
 
-def _check_reshape(model: str, where: str, dims: Sequence[int], shape: Sequence[int]) -> None:
+def _reshape_problem(where: str, dims: Sequence[int], shape: Sequence[int]) -> str | None:
     if any(d == 0 or d < -1 for d in shape):
-        raise config_error(model, f"{where}: reshape {show(shape)} must hold positive dims or -1")
+        return f"{where}: reshape {show(shape)} must hold positive dims or -1"
     if list(dims).count(-1) != list(shape).count(-1):
-        raise config_error(
-            model, f"{where}: dims {show(dims)} and reshape {show(shape)} differ in -1 dims"
-        )
+        return f"{where}: dims {show(dims)} and reshape {show(shape)} differ in -1 dims"
     if -1 not in dims and _product(dims) != _product(shape):
-        raise config_error(
-            model,
-            f"{where}: reshape {show(shape)} does not hold as many elements as dims {show(dims)}",
-        )
+        return f"{where}: reshape {show(shape)} does not hold as many elements as dims {show(dims)}"
+    return None
 
 
-def _check_shape(
+def _shape_problem(
     config: ModelConfig,
     where: str,
     model_side: list[int],
     sig: TensorSignature,
     *,
     has_reshape: bool,
-) -> None:
+) -> str | None:
     if sig.shape is None:  # the model does not say; ONNX Runtime checks at run time
-        return
-    model, onnx_shape = config.name, list(sig.shape)
+        return None
+    onnx_shape = list(sig.shape)
     said = f"reshape {show(model_side)}" if has_reshape else f"dims {show(model_side)}"
     if config.max_batch_size > 0:
         if not onnx_shape or onnx_shape[0] != -1:
-            raise config_error(
-                model,
+            return (
                 f"{where}: max_batch_size is {config.max_batch_size} but the ONNX shape "
                 f"{show(onnx_shape)} has no variable first (batch) dimension; "
-                "set max_batch_size: 0",
+                "set max_batch_size: 0"
             )
         onnx_shape = onnx_shape[1:]
         said += " (batch dimension excluded)"
@@ -181,11 +187,11 @@ def _check_shape(
         c == -1 or o == -1 or c == o for c, o in zip(model_side, onnx_shape, strict=True)
     )
     if not compatible:
-        raise config_error(
-            model,
+        return (
             f"{where} has {said} in the model config but the ONNX model declares shape "
-            f"{show(sig.shape)}",
+            f"{show(sig.shape)}"
         )
+    return None
 
 
 def _product(dims: Sequence[int]) -> int:

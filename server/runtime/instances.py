@@ -67,7 +67,7 @@ def plan_instances(
         for i, device in enumerate(s.devices):
             if s.kind is InstanceKind.GPU:
                 assert device is not None
-                providers = prov.gpu_providers(settings, device, s.use_accelerator)
+                providers = prov.gpu_providers(settings.execution, device, s.use_accelerator)
             else:
                 providers = prov.cpu_providers(settings.execution, s.use_accelerator)
             plans.append(
@@ -198,5 +198,5 @@ def _resolve(settings: ModelSettings, index: int, group: InstanceGroup, probe: _
 
 def _accelerator(settings: ModelSettings, kind: InstanceKind) -> tuple[bool, str]:
     if kind is InstanceKind.GPU:
-        return prov.tensorrt_requested(settings.execution) is not None, prov.TENSORRT
-    return prov.openvino_requested(settings.execution) is not None, prov.OPENVINO
+        return settings.execution.tensorrt_options is not None, prov.TENSORRT
+    return settings.execution.openvino_options is not None, prov.OPENVINO

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from naiad.config.settings import InstanceKind, ModelSettings
+from naiad.config.settings import GraphOptimizationLevel, InstanceKind, ModelSettings
 from naiad.errors import ErrorCode, InvalidArgument, ModelLoadError, NaiadError
 from naiad.runtime import providers as prov
 from naiad.runtime.capture import native_stderr
@@ -200,13 +200,11 @@ def _create_session(settings: ModelSettings, plan: InstancePlan) -> Any:
         rt.ExecutionMode.ORT_PARALLEL if parallel else rt.ExecutionMode.ORT_SEQUENTIAL
     )
     levels = {
-        -1: rt.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        1: rt.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        GraphOptimizationLevel.BASIC: rt.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        GraphOptimizationLevel.EXTENDED: rt.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        GraphOptimizationLevel.ALL: rt.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
-    options.graph_optimization_level = levels.get(
-        settings.execution.graph_optimization_level or 0,
-        rt.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    )
+    options.graph_optimization_level = levels[settings.execution.graph_optimization_level]
     try:
         return rt.InferenceSession(
             settings.model_path,

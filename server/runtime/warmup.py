@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from pathlib import Path
 
 import numpy as np
 
 from naiad import datatypes
-from naiad.config.settings import ModelSettings, WarmupSample
-from naiad.errors import ModelLoadError, NaiadError
+from naiad.config.settings import ModelSettings, WarmupInput, WarmupSample, WarmupSource
+from naiad.errors import ModelLoadError
 from naiad.runtime.model import Model
+from naiad_protocol._wire import decode_bytes
 
 _SEED = 0
 
@@ -25,40 +25,19 @@ def warmup_inputs(sample: WarmupSample, settings: ModelSettings) -> dict[str, np
 
     zero: zeros (empty strings for BYTES); random: uniform values (seeded, so runs repeat);
     file: the file's raw bytes, as Triton's input_data_file (BYTES: 4-byte little-endian length
-    then the bytes, per element). A relative file path is looked up in `<model dir>/warmup/`.
+    then the bytes, per element). The config pass checked the sample against the model; what
+    can still fail is the data file, and that raises ModelLoadError naming the input.
     """
     arrays = {}
-    for name, (wire, dims, source, file) in sample.inputs.items():
+    for name, data in sample.inputs.items():
+        batch = (sample.batch_size,) if settings.batches else ()
         where = f"model '{settings.name}' warm-up sample '{sample.name}' input '{name}'"
+        array = _values(data, (*batch, *data.dims), where)
         spec = settings.input(name)
-        if spec is None:
-            raise ModelLoadError(f"{where}: the model has no such input")
-        if any(d < 0 for d in dims):
-            raise ModelLoadError(f"{where}: dims {list(dims)} must all be fixed")
-        try:
-            dtype = datatypes.from_wire(wire)
-        except NaiadError as exc:
-            raise ModelLoadError(f"{where}: {exc.message}") from None
-        shape = tuple(dims)
-        if settings.batches:
-            shape = (sample.batch_size, *shape)
-        if source == "zero":
-            arrays[name] = _zeros(dtype, shape)
-        elif source == "random":
-            arrays[name] = _random(dtype, shape, np.random.default_rng(_SEED))
-        elif source == "file":
-            arrays[name] = _from_file(dtype, shape, _locate(file, settings), where)
-        else:
-            raise ModelLoadError(f"{where}: unknown data source '{source}'")
-        if spec.reshape is not None:
+        if spec is not None and spec.reshape is not None:
             # The model sees config `reshape`, as it does for requests.
-            batch = shape[:1] if settings.batches else ()
-            try:
-                arrays[name] = arrays[name].reshape(*batch, *spec.reshape)
-            except ValueError:
-                raise ModelLoadError(
-                    f"{where}: dims {list(dims)} do not fit reshape {list(spec.reshape)}"
-                ) from None
+            array = array.reshape(*batch, *spec.reshape)
+        arrays[name] = array
     return arrays
 
 
@@ -89,7 +68,9 @@ def run_cost_ns(model: Model, settings: ModelSettings, runs: int = 15) -> int | 
     """Median time of one run at batch 1 on zero inputs (variable dims as 1), or None when
     the model cannot run such an input."""
     inputs = {
-        spec.name: (spec.datatype.wire, tuple(max(d, 1) for d in spec.dims), "zero", "")
+        spec.name: WarmupInput(
+            spec.datatype, tuple(max(d, 1) for d in spec.dims), WarmupSource.ZERO
+        )
         for spec in settings.inputs
         if not spec.optional
     }
@@ -106,6 +87,15 @@ def run_cost_ns(model: Model, settings: ModelSettings, runs: int = 15) -> int | 
     except Exception:  # noqa: BLE001 - a model that needs real data is simply not probed
         return None
     return sorted(times)[len(times) // 2]
+
+
+def _values(data: WarmupInput, shape: tuple[int, ...], where: str) -> np.ndarray:
+    if data.source is WarmupSource.ZERO:
+        return _zeros(data.datatype, shape)
+    if data.source is WarmupSource.RANDOM:
+        return _random(data.datatype, shape, np.random.default_rng(_SEED))
+    assert data.path is not None  # the config pass gives every FILE input its path
+    return _from_file(data.datatype, shape, data.path, where)
 
 
 def _zeros(dtype: datatypes.DataType, shape: tuple[int, ...]) -> np.ndarray:
@@ -128,14 +118,6 @@ def _random(
     return rng.random(size=shape).astype(dtype.numpy)
 
 
-def _locate(file: str, settings: ModelSettings) -> Path:
-    path = Path(file)
-    if path.is_absolute():
-        return path
-    # <repo>/<model>/<version>/model.onnx -> <repo>/<model>/warmup/<file>
-    return Path(settings.model_path).parent.parent / "warmup" / path
-
-
 def _from_file(
     dtype: datatypes.DataType, shape: tuple[int, ...], path: Path, where: str
 ) -> np.ndarray:
@@ -145,7 +127,12 @@ def _from_file(
         raise ModelLoadError(f"{where}: cannot read input_data_file: {exc}") from None
     count = int(np.prod(shape))
     if dtype.wire == "BYTES":
-        return np.array(_split_bytes(data, count, where), dtype=object).reshape(shape)
+        try:
+            return decode_bytes(data, count).reshape(shape)
+        except ValueError as exc:
+            raise ModelLoadError(
+                f"{where}: {path} does not hold {count} BYTES element(s): {exc}"
+            ) from None
     expected = count * dtype.itemsize
     if len(data) != expected:
         raise ModelLoadError(
@@ -153,19 +140,3 @@ def _from_file(
             f"needs {expected}"
         )
     return np.frombuffer(data, dtype=dtype.numpy).reshape(shape).copy()
-
-
-def _split_bytes(data: bytes, count: int, where: str) -> list[bytes]:
-    items, offset = [], 0
-    while offset < len(data):
-        if offset + 4 > len(data):
-            raise ModelLoadError(f"{where}: truncated BYTES element length in input_data_file")
-        (size,) = struct.unpack_from("<I", data, offset)
-        offset += 4
-        items.append(data[offset : offset + size])
-        offset += size
-    if offset != len(data) or len(items) != count:
-        raise ModelLoadError(
-            f"{where}: input_data_file holds {len(items)} BYTES element(s), {count} expected"
-        )
-    return items

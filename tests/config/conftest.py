@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from naiad.config.complete import complete_config
+from naiad.config.convert import build_settings
 from naiad.config.parse import parse_config_text
+from naiad.config.settings import ModelSettings
 from naiad.config.signature import read_signature
-from naiad.config.validate import validate_config
 from naiad_protocol.model_config_pb2 import ModelConfig
 
 Complete = Callable[..., ModelConfig]
+Build = Callable[..., ModelSettings]
 
 
 @pytest.fixture
@@ -36,12 +38,25 @@ def complete(tmp_path: Path) -> Complete:
 
 
 @pytest.fixture
-def check(tmp_path: Path, complete: Complete) -> Complete:
-    """check(builder, text=None) -> the config, completed and validated (or ModelLoadError)."""
+def build(tmp_path: Path, complete: Complete) -> Build:
+    """build(builder, text=None) -> settings of model 'm' version 1 (or ModelLoadError)."""
+
+    def run(builder: Callable[[Path], Path], text: str | None = None) -> ModelSettings:
+        config = complete(builder, text)
+        path = tmp_path / "m" / "1" / "model.onnx"
+        return build_settings(
+            config, read_signature(path, model="m"), version=1, model_path=str(path)
+        )
+
+    return run
+
+
+@pytest.fixture
+def check(complete: Complete, build: Build) -> Complete:
+    """check(builder, text=None) -> the config, completed and checked (or ModelLoadError)."""
 
     def run(builder: Callable[[Path], Path], text: str | None = None) -> ModelConfig:
-        config = complete(builder, text)
-        validate_config(config, read_signature(tmp_path / "m" / "1" / "model.onnx", model="m"))
-        return config
+        build(builder, text)
+        return complete(builder, text)
 
     return run

@@ -1,4 +1,4 @@
-"""to_settings: the one conversion from a completed ModelConfig to ModelSettings."""
+"""build_settings: the one pass from a completed ModelConfig to typed ModelSettings."""
 
 from __future__ import annotations
 
@@ -8,35 +8,33 @@ from pathlib import Path
 import modelgen
 import pytest
 
-from naiad.config.convert import to_settings
+from naiad.config.convert import build_settings
 from naiad.config.parse import parse_config_text
 from naiad.config.prepare import prepare_version
 from naiad.config.settings import (
-    Accelerator,
     BatchingPolicy,
+    GraphOptimizationLevel,
     InstanceGroup,
     InstanceKind,
+    ModelSettings,
     QueuePolicy,
     TimeoutAction,
+    WarmupInput,
+    WarmupSource,
 )
+from naiad.config.signature import read_signature
 from naiad.datatypes import BY_WIRE
-from naiad.errors import ModelLoadError
-from naiad_protocol.model_config_pb2 import ModelConfig
+from naiad.errors import ErrorCode, ModelLoadError
 
-Check = Callable[..., ModelConfig]
+Build = Callable[..., ModelSettings]
 
 
 def batching(path: Path) -> Path:
     return modelgen.identity(path, "FP32", [4])
 
 
-def convert(check: Check, tmp_path: Path, text: str | None = None):  # type: ignore[no-untyped-def]
-    config = check(batching, text)
-    return to_settings(config, 1, str(tmp_path / "m" / "1" / "model.onnx"))
-
-
-def test_defaults(check: Check, tmp_path: Path) -> None:
-    settings = convert(check, tmp_path)
+def test_defaults(build: Build, tmp_path: Path) -> None:
+    settings = build(batching)
     assert (settings.name, settings.version, settings.max_batch_size) == ("m", 1, 4)
     assert settings.model_path == str(tmp_path / "m" / "1" / "model.onnx")
     (spec,) = settings.inputs
@@ -52,18 +50,17 @@ def test_defaults(check: Check, tmp_path: Path) -> None:
     assert settings.batching.default_queue_policy.allow_timeout_override
     assert settings.instance_groups == (InstanceGroup("m", 2, InstanceKind.CPU, ()),)
     assert settings.execution.intra_op_threads == 0 and settings.execution.fallback_to_cpu
-    assert settings.execution.graph_optimization_level is None
-    assert settings.warmup == () and settings.parameters == {}
+    assert settings.execution.graph_optimization_level is GraphOptimizationLevel.ALL
+    assert settings.warmup == ()
 
 
-def test_no_dynamic_batching_is_disabled(check: Check, tmp_path: Path) -> None:
-    assert convert(check, tmp_path, "max_batch_size: 8").batching == BatchingPolicy(enabled=False)
+def test_no_dynamic_batching_is_disabled(build: Build) -> None:
+    assert build(batching, "max_batch_size: 8").batching == BatchingPolicy(enabled=False)
 
 
-def test_dynamic_batching_and_queue_policies(check: Check, tmp_path: Path) -> None:
-    settings = convert(
-        check,
-        tmp_path,
+def test_dynamic_batching_and_queue_policies(build: Build) -> None:
+    settings = build(
+        batching,
         """
         max_batch_size: 8
         dynamic_batching {
@@ -88,63 +85,9 @@ def test_dynamic_batching_and_queue_policies(check: Check, tmp_path: Path) -> No
     assert policy.queue_policy(3) is policy.default_queue_policy
 
 
-def test_execution_parameters(check: Check, tmp_path: Path) -> None:
-    settings = convert(
-        check,
-        tmp_path,
-        """
-        parameters { key: "intra_op_thread_count" value { string_value: "3" } }
-        parameters { key: "inter_op_thread_count" value { string_value: "2" } }
-        parameters { key: "execution_mode" value { string_value: "parallel" } }
-        parameters { key: "fallback_to_cpu" value { string_value: "False" } }
-        parameters { key: "custom" value { string_value: "x" } }
-        optimization {
-          graph { level: -1 }
-          execution_accelerators {
-            gpu_execution_accelerator [
-              { name: "tensorrt" parameters { key: "precision_mode" value: "FP16" } }
-            ]
-            cpu_execution_accelerator [{ name: "openvino" }]
-          }
-        }
-        """,
-    )
-    execution = settings.execution
-    assert (execution.intra_op_threads, execution.inter_op_threads) == (3, 2)
-    assert execution.parallel_execution and not execution.fallback_to_cpu
-    assert execution.graph_optimization_level == -1
-    assert execution.gpu_accelerators == (Accelerator("tensorrt", {"precision_mode": "FP16"}),)
-    assert execution.cpu_accelerators == (Accelerator("openvino", {}),)
-    assert settings.parameters["custom"] == "x"
-
-
-@pytest.mark.parametrize(("value", "parallel"), [("0", False), ("1", True), ("sequential", False)])
-def test_execution_mode_values(check: Check, tmp_path: Path, value: str, parallel: bool) -> None:
-    text = f'parameters {{ key: "execution_mode" value {{ string_value: "{value}" }} }}'
-    assert convert(check, tmp_path, text).execution.parallel_execution is parallel
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        ("intra_op_thread_count", "many", "intra_op_thread_count must be an integer >= 0"),
-        ("inter_op_thread_count", "-2", "inter_op_thread_count must be an integer >= 0"),
-        ("execution_mode", "fast", r"execution_mode must be 'sequential' \(0\) or 'parallel'"),
-        ("fallback_to_cpu", "maybe", "fallback_to_cpu must be 'true' or 'false'"),
-    ],
-)
-def test_bad_execution_parameters(
-    check: Check, tmp_path: Path, key: str, value: str, message: str
-) -> None:
-    text = f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}'
-    with pytest.raises(ModelLoadError, match=message):
-        convert(check, tmp_path, text)
-
-
-def test_warmup_samples(check: Check, tmp_path: Path) -> None:
-    settings = convert(
-        check,
-        tmp_path,
+def test_warmup_inputs_are_typed(build: Build, tmp_path: Path) -> None:
+    settings = build(
+        batching,
         """
         model_warmup [
           { name: "zeros" batch_size: 2 count: 3
@@ -159,27 +102,44 @@ def test_warmup_samples(check: Check, tmp_path: Path) -> None:
         """,
     )
     zeros, random, from_file = settings.warmup
+    fp32 = BY_WIRE["FP32"]
     assert (zeros.name, zeros.batch_size, zeros.count) == ("zeros", 2, 3)
-    assert zeros.inputs == {"INPUT0": ("FP32", (4,), "zero", "")}
-    assert random.count == 1 and random.inputs["INPUT0"][2] == "random"
-    assert from_file.inputs["INPUT0"] == (
-        "FP32",
-        (4,),
-        "file",
-        str(tmp_path / "m" / "warmup" / "in0"),
+    assert zeros.inputs == {"INPUT0": WarmupInput(fp32, (4,), WarmupSource.ZERO)}
+    assert random.count == 1 and random.inputs["INPUT0"].source is WarmupSource.RANDOM
+    assert random.inputs["INPUT0"].path is None
+    # Triton's layout: the file is looked up in <model dir>/warmup/, once, here.
+    assert from_file.inputs["INPUT0"] == WarmupInput(
+        fp32, (4,), WarmupSource.FILE, tmp_path / "m" / "warmup" / "in0"
     )
 
 
-def test_reshape_and_bytes(check: Check, tmp_path: Path) -> None:
-    config = check(
+def test_bytes_warmup_input_and_reshape(build: Build) -> None:
+    settings = build(
         lambda p: modelgen.identity(p, "BYTES", [2, 3], batching=False),
-        'input [{ name: "INPUT0" dims: [ 6 ] reshape { shape: [ 2, 3 ] } }]',
+        """
+        input [{ name: "INPUT0" dims: [ 6 ] reshape { shape: [ 2, 3 ] } }]
+        model_warmup [{ name: "w" batch_size: 1 inputs {
+          key: "INPUT0" value { data_type: TYPE_STRING dims: [ 6 ] input_data_file: "s" } } }]
+        """,
     )
-    settings = to_settings(config, 7, str(tmp_path / "m" / "7" / "model.onnx"))
-    assert settings.version == 7 and settings.max_batch_size == 0 and not settings.batches
+    assert settings.max_batch_size == 0 and not settings.batches
     spec = settings.inputs[0]
     assert spec.datatype is BY_WIRE["BYTES"] and spec.dims == (6,) and spec.reshape == (2, 3)
     assert settings.outputs[0].dims == (2, 3)
+    (warm,) = settings.warmup[0].inputs.values()
+    assert warm.datatype is BY_WIRE["BYTES"] and warm.source is WarmupSource.FILE
+
+
+def test_version_and_model_dir_come_from_the_path(tmp_path: Path) -> None:
+    path = batching(tmp_path / "m" / "7" / "sub" / "model.onnx")
+    raw = parse_config_text(
+        'model_warmup [{ name: "w" batch_size: 1 inputs { key: "INPUT0" '
+        'value { data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "f" } } }]',
+        model="m",
+    )
+    settings = prepare_version(raw, path, name="m", version=7).settings
+    assert settings.version == 7 and settings.model_path == str(path)
+    assert settings.warmup[0].inputs["INPUT0"].path == tmp_path / "m" / "warmup" / "f"
 
 
 def test_gpu_group(tmp_path: Path) -> None:
@@ -190,7 +150,44 @@ def test_gpu_group(tmp_path: Path) -> None:
     assert prepared.config.instance_group[0].name == "m_0"
 
 
-def test_prepare_version_reports_the_first_problem(tmp_path: Path) -> None:
+def test_one_error_lists_every_problem(build: Build) -> None:
+    text = """
+        input [{ name: "INPUT0" data_type: TYPE_INT32 }]
+        instance_group [{ count: 1 kind: KIND_CPU gpus: [ 0 ] }]
+        parameters { key: "execution_mode" value { string_value: "fast" } }
+        optimization { execution_accelerators { cpu_execution_accelerator [{ name: "gpu" }] } }
+        model_warmup [{ name: "w" batch_size: 9
+          inputs { key: "INPUT0" value { data_type: TYPE_INT32 dims: [ 4 ] zero_data: true } } }]
+    """
+    with pytest.raises(ModelLoadError) as info:
+        build(batching, text)
+    message = info.value.message
+    assert info.value.code is ErrorCode.INVALID_ARGUMENT
+    assert message.startswith("model 'm': 5 problems: (1) input 'INPUT0' has data_type TYPE_INT32")
+    for part in (
+        "(2) instance_group 'm_0': lists gpus but its kind is KIND_CPU",
+        "(3) parameter execution_mode must be 'sequential' (0) or 'parallel' (1)",
+        "(4) unknown execution accelerator 'gpu' (naiad knows: openvino)",
+        "(5) model_warmup 'w': batch_size 9 must be between 1 and 4",
+    ):
+        assert part in message
+
+
+def test_one_problem_reads_as_before(build: Build) -> None:
+    with pytest.raises(ModelLoadError) as info:
+        build(batching, "max_batch_size: -1")
+    assert info.value.message == "model 'm': max_batch_size must be >= 0, not -1"
+
+
+def test_build_settings_takes_the_completed_config(tmp_path: Path) -> None:
+    path = batching(tmp_path / "m" / "1" / "model.onnx")
+    raw = parse_config_text('input [{ name: "INPUT0" data_type: TYPE_FP32 }]', model="m")
+    # Not completed: INPUT0 has no dims, which only completion fills in.
+    with pytest.raises(ModelLoadError, match="input 'INPUT0' has no dims"):
+        build_settings(raw, read_signature(path, model="m"), version=1, model_path=str(path))
+
+
+def test_prepare_version_reports_the_problem(tmp_path: Path) -> None:
     path = batching(tmp_path / "m" / "1" / "model.onnx")
     raw = parse_config_text('input [{ name: "INPUT0" data_type: TYPE_INT32 }]', model="m")
     with pytest.raises(ModelLoadError, match="has data_type TYPE_INT32"):

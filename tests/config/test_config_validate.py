@@ -71,6 +71,12 @@ GOOD = {
         "dynamic_batching { priority_levels: 3 default_priority_level: 1 }",
     ),
     "specific version policy": (batching, "version_policy { specific { versions: [ 1, 3 ] } }"),
+    "warmup dims that fit a variable reshape": (
+        variable,
+        'max_batch_size: 2 input [{ name: "INPUT0" dims: [ -1 ] reshape { shape: [ 2, -1 ] } }] '
+        'model_warmup [{ name: "w" batch_size: 2 '
+        'inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 6 ] zero_data: true } } }]',
+    ),
 }
 
 
@@ -254,6 +260,32 @@ BAD = {
         'model_warmup [{ name: "w" batch_size: 1 '
         'inputs { key: "INPUT0" value { data_type: TYPE_INT8 dims: [ 4 ] zero_data: true } } }]',
         "input 'INPUT0' has data_type TYPE_INT8, the model input is TYPE_FP32",
+    ),
+    "warmup with a variable dim": (
+        batching,
+        'model_warmup [{ name: "w" batch_size: 1 '
+        'inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } }]',
+        "model_warmup 'w': input 'INPUT0' dims must be positive",
+    ),
+    "warmup without a name": (
+        batching,
+        "model_warmup [{ batch_size: 1 "
+        'inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } }]',
+        "a model_warmup entry has no name",
+    ),
+    "warmup dims that do not fit the reshape": (
+        fixed,
+        'input [{ name: "INPUT0" dims: [ 6 ] reshape { shape: [ 2, 3 ] } }] '
+        'model_warmup [{ name: "w" batch_size: 1 '
+        'inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 5 ] zero_data: true } } }]',
+        "model_warmup 'w': input 'INPUT0' dims [5] do not fit reshape [2, 3]",
+    ),
+    "warmup dims that do not fit a variable reshape": (
+        variable,
+        'max_batch_size: 2 input [{ name: "INPUT0" dims: [ -1 ] reshape { shape: [ 2, -1 ] } }] '
+        'model_warmup [{ name: "w" batch_size: 1 '
+        'inputs { key: "INPUT0" value { data_type: TYPE_FP32 dims: [ 5 ] zero_data: true } } }]',
+        "model_warmup 'w': input 'INPUT0' dims [5] do not fit reshape [2, -1]",
     ),
     "warmup missing an input": (
         two_inputs,

@@ -27,7 +27,6 @@ def settings_for(
     execution: ExecutionOptions | None = None,
     max_batch_size: int = 8,
     warmup: tuple[WarmupSample, ...] = (),
-    parameters: dict[str, str] | None = None,
     name: str = "m",
 ) -> ModelSettings:
     """Settings as the config layer would give them, read from the model's signature."""
@@ -56,7 +55,6 @@ def settings_for(
         instance_groups=groups,
         execution=execution or ExecutionOptions(),
         warmup=warmup,
-        parameters=parameters or {},
     )
 
 

@@ -7,7 +7,6 @@ import modelgen
 import pytest
 
 from naiad.config.settings import (
-    Accelerator,
     ExecutionOptions,
     InstanceGroup,
     InstanceKind,
@@ -113,22 +112,15 @@ def test_cuda_provider_probe_is_quiet_and_says_why(capfd) -> None:
     assert reason and "onnxruntime" not in capfd.readouterr().err
 
 
-def test_gpu_plan_with_tensorrt_parameters(make_settings, model) -> None:
-    trt = Accelerator(
-        "tensorrt",
-        {
-            "precision_mode": "FP16",
-            "max_workspace_size_bytes": "1073741824",
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": "/tmp/cache",
-        },
-    )
+def test_gpu_plan_with_tensorrt_and_cuda_options(make_settings, model) -> None:
+    """Options arrive converted (config/execution.py); each instance adds its device id."""
+    trt = {"trt_fp16_enable": "True", "trt_max_workspace_size": "1073741824"}
+    cuda = {"gpu_mem_limit": "1000000", "cudnn_conv_algo_search": "HEURISTIC"}
     group = InstanceGroup("g", 2, InstanceKind.GPU, gpus=(0, 1))
     settings = make_settings(
         model,
         groups=(group,),
-        execution=ExecutionOptions(gpu_accelerators=(trt,)),
-        parameters={"gpu_mem_limit": "1000000", "cudnn_conv_algo_search": "1"},
+        execution=ExecutionOptions(tensorrt_options=trt, cuda_options=cuda),
     )
     plans = plan_instances(settings, cpu_budget=8, gpu_count=2, available_providers=GPU_BUILD)
     assert [(p.name, p.device_id) for p in plans] == [
@@ -140,37 +132,12 @@ def test_gpu_plan_with_tensorrt_parameters(make_settings, model) -> None:
     assert [p.intra_op_threads for p in plans] == [2] * 4
     last = plans[-1]
     assert last.kind is InstanceKind.GPU and last.provider_names == [TENSORRT, CUDA, CPU]
-    assert last.providers[0][1] == {
-        "device_id": "1",
-        "trt_fp16_enable": "True",
-        "trt_max_workspace_size": "1073741824",
-        "trt_engine_cache_enable": "True",
-        "trt_engine_cache_path": "/tmp/cache",
-    }
-    assert last.providers[1][1] == {
-        "device_id": "1",
-        "gpu_mem_limit": "1000000",
-        "cudnn_conv_algo_search": "HEURISTIC",
-    }
+    assert last.providers[0][1] == {"device_id": "1", **trt}
+    assert last.providers[1][1] == {"device_id": "1", **cuda}
+    assert plans[0].providers[1][1]["device_id"] == "0"
+    plans[0].providers[1][1]["device_id"] = "7"  # options are each plan's own, not the settings'
+    assert "device_id" not in settings.execution.cuda_options
     assert effective_instance_groups(plans) == [InstanceGroup("g", 2, InstanceKind.GPU, (0, 1))]
-
-
-def test_int8_precision_and_bad_parameters(make_settings, model) -> None:
-    def plan(params: dict[str, str]) -> list:
-        settings = _settings(
-            make_settings,
-            model,
-            InstanceGroup("g", 1, InstanceKind.GPU),
-            gpu_accelerators=(Accelerator("tensorrt", params),),
-        )
-        return plan_instances(settings, cpu_budget=2, gpu_count=1, available_providers=GPU_BUILD)
-
-    options = plan({"precision_mode": "int8"})[0].providers[0][1]
-    assert options["trt_int8_enable"] == "True"
-    with pytest.raises(ModelLoadError, match="precision_mode 'FP8'"):
-        plan({"precision_mode": "FP8"})
-    with pytest.raises(ModelLoadError, match="unknown TensorRT accelerator parameter 'speed'"):
-        plan({"speed": "max"})
 
 
 def test_tensorrt_missing_from_build_falls_back_to_cuda(make_settings, model, caplog) -> None:
@@ -178,7 +145,7 @@ def test_tensorrt_missing_from_build_falls_back_to_cuda(make_settings, model, ca
         make_settings,
         model,
         InstanceGroup("g", 1, InstanceKind.GPU),
-        gpu_accelerators=(Accelerator("tensorrt"),),
+        tensorrt_options={},
     )
     plans = plan_instances(settings, cpu_budget=2, gpu_count=1, available_providers=[CUDA, CPU])
     assert plans[0].provider_names == [CUDA, CPU]
@@ -213,7 +180,7 @@ def test_openvino(make_settings, model, caplog) -> None:
             make_settings,
             model,
             InstanceGroup("g", 1, InstanceKind.CPU),
-            cpu_accelerators=(Accelerator("openvino", {"device_type": "CPU"}),),
+            openvino_options={"device_type": "CPU"},
             fallback_to_cpu=fallback,
         )
 
@@ -227,12 +194,10 @@ def test_openvino(make_settings, model, caplog) -> None:
         plan_instances(settings(False), 2, gpu_count=0, available_providers=[CPU])
 
 
-def test_unknown_accelerator_is_an_error(make_settings, model) -> None:
-    settings = _settings(
-        make_settings,
-        model,
-        InstanceGroup("g", 1, InstanceKind.CPU),
-        cpu_accelerators=(Accelerator("tensorrt"),),
-    )
-    with pytest.raises(ModelLoadError, match="unknown execution accelerator 'tensorrt'"):
-        plan_instances(settings, 2, gpu_count=0, available_providers=[CPU])
+def test_no_accelerator_requested_is_plain_cpu_and_cuda(make_settings, model) -> None:
+    cpu = _settings(make_settings, model, InstanceGroup("c", 1, InstanceKind.CPU))
+    plans = plan_instances(cpu, 2, gpu_count=0, available_providers=[OPENVINO, CPU])
+    assert plans[0].providers == ((CPU, {}),)
+    gpu = _settings(make_settings, model, InstanceGroup("g", 1, InstanceKind.GPU))
+    plans = plan_instances(gpu, 2, gpu_count=1, available_providers=GPU_BUILD)
+    assert plans[0].provider_names == [CUDA, CPU]
