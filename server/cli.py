@@ -1,4 +1,5 @@
-"""The `naiad` command: serve a model repository, write the demo repository, quantize a model."""
+"""The `naiad` command: serve a model repository, write the demo repository, check a deployment
+(doctor), quantize a model."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 
 from naiad import event_loop
 from naiad.app import NaiadServer, ServerOptions
+from naiad.doctor import DESCRIPTION as doctor_description
+from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
@@ -52,6 +55,12 @@ def _demo(args: argparse.Namespace) -> int:
     for path in write_demo_repository(args.directory):
         print(path)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from naiad.doctor import run
+
+    return run(args)
 
 
 def _quantize(args: argparse.Namespace) -> int:
@@ -164,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="write the demo model repository")
     demo.add_argument("directory")
     demo.set_defaults(run=_demo)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="print what a deployment needs to know: CPU budget, GPUs, providers, ports, models",
+        description=doctor_description,
+    )
+    add_doctor_arguments(doctor)
+    doctor.set_defaults(run=_doctor)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description
