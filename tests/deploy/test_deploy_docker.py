@@ -6,6 +6,7 @@ The image build itself needs a container engine; that test is skipped with the r
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -126,6 +127,7 @@ def test_entrypoint_serves_the_volume_becomes_healthy_and_drains_on_sigterm(
     assert subprocess.run(healthcheck, capture_output=True, timeout=30).returncode != 0
 
 
+@functools.cache
 def _docker_unavailable() -> str:
     docker = shutil.which("docker")
     if docker is None:

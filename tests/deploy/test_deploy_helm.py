@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from deploy_support import (
+    CHART,
+    KUBERNETES_VERSION,
     Manifest,
     RenderError,
     by_kind,
@@ -17,6 +19,7 @@ from deploy_support import (
     render_chart,
     validate,
 )
+from helm_python import lint
 
 import naiad.observability as observability
 from naiad.cli import build_parser
@@ -56,6 +59,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "podAnnotations": {"team": "ml"},
     },
 }
+
+
+def test_helm_lint_finds_no_warning() -> None:
+    version = ".".join(KUBERNETES_VERSION.split(".")[:2]) + ".0"
+    report = lint(CHART, strict=True, kube_version=f"v{version}")
+    assert report["errors"] == []
+    # Severity 1 is information (e.g. "icon is recommended"); 2 warning, 3 error.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
