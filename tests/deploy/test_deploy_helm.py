@@ -47,6 +47,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "servicemonitor": {"metrics": {"podAnnotations": False, "serviceMonitor": {"enabled": True}}},
     "server-flags": {
         "replicaCount": 1,
+        "startupTimeoutS": 600,
         "image": {"repository": "registry.example/naiad", "tag": "0.1.0-rc1"},
         "server": {
             "graceS": 90,
@@ -106,6 +107,7 @@ def test_defaults_serve_the_demo_repository_on_two_cpu_replicas() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["models"] == {"name": "models", "emptyDir": {}}
     assert pod["terminationGracePeriodSeconds"] == 5 + 30 + 10
+    assert naiad_container(deployment)["startupProbe"]["failureThreshold"] == 30
     assert "nvidia.com/gpu" not in naiad_container(deployment)["resources"]["limits"]
 
 
@@ -172,6 +174,7 @@ def test_server_flags_reach_naiad() -> None:
     assert flag(args, "log-format") == "plain"
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 105
     assert container["image"] == "registry.example/naiad:0.1.0-rc1"
+    assert container["startupProbe"]["failureThreshold"] * 2 == 600
     assert deployment["spec"]["template"]["metadata"]["annotations"]["team"] == "ml"
     assert "PodDisruptionBudget" not in kinds  # one replica: a PDB would block every drain
 
