@@ -41,16 +41,17 @@ class _TraceHeaders(Mapping[str, str]):
         return len(self._read())
 
 
+def _deadline_s(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return time.monotonic() + remaining if remaining is not None else None
+
+
 def unary_context(context: grpc.aio.ServicerContext) -> CallContext:
     """A unary call's context: its deadline, and its trace headers."""
-    remaining = context.time_remaining()
-    deadline = time.monotonic() + remaining if remaining is not None else None
-    return CallContext(protocol="grpc", deadline_s=deadline, trace=_TraceHeaders(context))
+    return CallContext("grpc", _deadline_s(context), None, _TraceHeaders(context))
 
 
 def stream_context(context: grpc.aio.ServicerContext) -> CallContext:
     """The context every request of one stream shares: the stream's deadline, and no trace
     headers (one stream carries many requests, each of which may belong to its own trace)."""
-    remaining = context.time_remaining()
-    deadline = time.monotonic() + remaining if remaining is not None else None
-    return CallContext(protocol="grpc", deadline_s=deadline)
+    return CallContext(protocol="grpc", deadline_s=_deadline_s(context))
