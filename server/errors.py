@@ -16,6 +16,11 @@ class ErrorCode(enum.Enum):
     FAILED_PRECONDITION = "failed_precondition"
     ALREADY_EXISTS = "already_exists"
     RESOURCE_EXHAUSTED = "resource_exhausted"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    TOO_LARGE = "too_large"
+    """A request over a size cap: RESOURCE_EXHAUSTED on gRPC (as its own message-size limit
+    answers), 413 on HTTP."""
 
 
 class NaiadError(Exception):
@@ -57,6 +62,36 @@ class ModelLoadError(NaiadError):
 
 class DeadlineExceeded(NaiadError):
     code = ErrorCode.DEADLINE_EXCEEDED
+
+
+class Unauthenticated(NaiadError):
+    """No credential, or one that does not verify; the message never says which."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class PermissionDenied(NaiadError):
+    """The caller is known but may not do this; also what a model the caller cannot see
+    answers, whether or not it exists."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class ResourceExhausted(NaiadError):
+    """A limit was reached (rate, in-flight, size); `retry_after_s` says when trying again can
+    succeed, where a limit knows (a rate does; a size cap does not)."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TooLarge(NaiadError):
+    """A request, tensor or element over a configured size cap."""
+
+    code = ErrorCode.TOO_LARGE
 
 
 def error_text(error: BaseException) -> str:

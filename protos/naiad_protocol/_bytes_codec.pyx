@@ -13,16 +13,24 @@ from libc.string cimport memcpy
 import numpy as np
 
 
-def decode_bytes(const unsigned char[::1] buf, Py_ssize_t count):
+def decode_bytes(const unsigned char[::1] buf, Py_ssize_t count, Py_ssize_t max_length=-1):
     """Splits `buf` into `count` elements; returns a 1-D object array of bytes.
 
-    Raises ValueError when a length prefix runs past the buffer or bytes are left over.
+    Raises ValueError when `count` cannot fit in `buf`, a length prefix runs past the buffer or
+    bytes are left over; OverflowError when an element is longer than `max_length` (-1: no
+    cap). Nothing is allocated for the elements before `count` is known to fit.
     """
     cdef Py_ssize_t size = buf.shape[0]
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t i
     cdef uint32_t length
     cdef const char* base = <const char*>&buf[0] if size > 0 else NULL
+    if count < 0:
+        raise ValueError(f"negative element count {count}")
+    if count > size // 4:
+        # Each element needs its 4-byte length prefix: a shape that promises more elements
+        # than that must not make the server allocate an array for them.
+        raise ValueError(f"{count} elements cannot fit in {size} bytes")
     out = np.empty(count, dtype=object)
     cdef object[:] view = out
     for i in range(count):
@@ -33,6 +41,8 @@ def decode_bytes(const unsigned char[::1] buf, Py_ssize_t count):
         pos += 4
         if <Py_ssize_t>length > size - pos:
             raise ValueError(f"element {i} declares {length} bytes but only {size - pos} remain")
+        if max_length >= 0 and <Py_ssize_t>length > max_length:
+            raise OverflowError(f"element {i} has {length} bytes, more than {max_length}")
         view[i] = PyBytes_FromStringAndSize(base + pos, length)
         pos += length
     if pos != size:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from naiad.datatypes import from_wire
 from naiad.engine.request import InferInput, InferRequest, InferResponse, ParameterValue
 from naiad.errors import InvalidArgument, Unimplemented
+from naiad.limits import DEFAULT_LIMITS, TensorLimits
 from naiad.transport.tensor_codec import from_contents, from_raw, has_contents, to_raw
 from naiad_protocol import grpc_service_pb2 as pb
 
@@ -23,7 +24,9 @@ def decode_parameters(parameters: Mapping[str, pb.InferParameter]) -> dict[str, 
     return decoded
 
 
-def decode_request(message: pb.ModelInferRequest) -> InferRequest:
+def decode_request(
+    message: pb.ModelInferRequest, limits: TensorLimits = DEFAULT_LIMITS
+) -> InferRequest:
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
         raise InvalidArgument(
@@ -43,9 +46,9 @@ def decode_request(message: pb.ModelInferRequest) -> InferRequest:
                     f"contents field must not be specified when using raw_input_contents"
                     f" for '{name}' for model '{message.model_name}'"
                 )
-            data = from_raw(name, dtype, shape, raw[index])
+            data = from_raw(name, dtype, shape, raw[index], limits)
         elif has_contents(tensor.contents) or dtype.wire == "BYTES" or 0 in shape:
-            data = from_contents(name, dtype, shape, tensor.contents)
+            data = from_contents(name, dtype, shape, tensor.contents, limits)
         else:
             raise InvalidArgument(f"input '{name}' carries no data")
         inputs.append(InferInput(name, dtype, shape, data))

@@ -7,23 +7,38 @@ import math
 import numpy as np
 
 from naiad.datatypes import DataType
-from naiad.errors import InvalidArgument
+from naiad.errors import InvalidArgument, TooLarge
+from naiad.limits import DEFAULT_LIMITS, TensorLimits
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol._wire import decode_bytes, encode_bytes
 
 
-def element_count(name: str, shape: tuple[int, ...]) -> int:
+def element_count(name: str, shape: tuple[int, ...], limits: TensorLimits = DEFAULT_LIMITS) -> int:
     for dim in shape:
         if dim < 0:
             raise InvalidArgument(f"input '{name}' has a negative dimension in shape {list(shape)}")
-    return math.prod(shape)
+    count = math.prod(shape)
+    if count > limits.max_elements:
+        raise TooLarge(
+            f"input '{name}' has {count} elements (shape {list(shape)}), more than the"
+            f" server's limit of {limits.max_elements}"
+        )
+    return count
 
 
-def from_raw(name: str, dtype: DataType, shape: tuple[int, ...], raw: bytes) -> np.ndarray:
-    count = element_count(name, shape)
+def from_raw(
+    name: str,
+    dtype: DataType,
+    shape: tuple[int, ...],
+    raw: bytes,
+    limits: TensorLimits = DEFAULT_LIMITS,
+) -> np.ndarray:
+    count = element_count(name, shape, limits)
     if dtype.wire == "BYTES":
         try:
-            return decode_bytes(raw, count).reshape(shape)
+            return decode_bytes(raw, count, limits.max_element_bytes).reshape(shape)
+        except OverflowError as exc:
+            raise TooLarge(f"input '{name}': a BYTES element is too large: {exc}") from None
         except ValueError as exc:
             raise InvalidArgument(f"input '{name}': malformed BYTES contents: {exc}") from None
     expected = count * dtype.itemsize
@@ -36,9 +51,13 @@ def from_raw(name: str, dtype: DataType, shape: tuple[int, ...], raw: bytes) -> 
 
 
 def from_contents(
-    name: str, dtype: DataType, shape: tuple[int, ...], contents: pb.InferTensorContents
+    name: str,
+    dtype: DataType,
+    shape: tuple[int, ...],
+    contents: pb.InferTensorContents,
+    limits: TensorLimits = DEFAULT_LIMITS,
 ) -> np.ndarray:
-    count = element_count(name, shape)
+    count = element_count(name, shape, limits)
     field = dtype.contents
     if field is None:
         raise InvalidArgument(f"input '{name}': {dtype.wire} data must be sent in raw contents")
@@ -54,6 +73,12 @@ def from_contents(
             f" for shape {list(shape)}"
         )
     if dtype.wire == "BYTES":
+        longest = max(map(len, values), default=0)
+        if longest > limits.max_element_bytes:
+            raise TooLarge(
+                f"input '{name}': a BYTES element has {longest} bytes, more than the server's"
+                f" limit of {limits.max_element_bytes}"
+            )
         array = np.empty(count, dtype=object)
         array[:] = list(values)
         return array.reshape(shape)

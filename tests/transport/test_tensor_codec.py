@@ -8,11 +8,13 @@ import pytest
 from tensor_samples import FIXED_SIZE as SAMPLES
 
 from naiad.datatypes import BY_WIRE
-from naiad.errors import InvalidArgument
+from naiad.errors import InvalidArgument, TooLarge
+from naiad.limits import TensorLimits
 from naiad.transport.infer_codec import decode_request
 from naiad.transport.tensor_codec import from_contents, from_raw, to_raw
 from naiad_client import tensors
 from naiad_protocol import grpc_service_pb2 as pb
+from naiad_protocol._wire import encode_bytes
 
 TYPED = [wire for wire in SAMPLES if wire != "FP16"]
 
@@ -173,3 +175,20 @@ def test_typed_values_that_do_not_fit_are_refused(wire, value):
     with pytest.raises(InvalidArgument) as caught:
         from_contents("x", BY_WIRE[wire], (1,), contents)
     assert str(caught.value) == f"input 'x': a value does not fit {wire}"
+
+
+def test_tensors_over_the_caps_are_refused_before_decoding() -> None:
+    limits = TensorLimits(max_elements=6, max_element_bytes=3)
+    with pytest.raises(TooLarge, match="7 elements"):
+        from_raw("x", BY_WIRE["FP32"], (7,), b"\0" * 28, limits)
+    with pytest.raises(TooLarge, match="a BYTES element is too large"):
+        from_raw("x", BY_WIRE["BYTES"], (1,), encode_bytes([b"abcd"]), limits)
+    contents = pb.InferTensorContents(bytes_contents=[b"ok", b"long"])
+    with pytest.raises(TooLarge, match="4 bytes"):
+        from_contents("x", BY_WIRE["BYTES"], (2,), contents, limits)
+    assert from_raw("x", BY_WIRE["BYTES"], (1,), encode_bytes([b"abc"]), limits)[0] == b"abc"
+
+
+def test_a_bytes_shape_larger_than_its_buffer_is_refused_without_allocating() -> None:
+    with pytest.raises(InvalidArgument, match="cannot fit"):
+        from_raw("x", BY_WIRE["BYTES"], (2**20, 2**10), b"\0" * 64)

@@ -98,8 +98,11 @@ def test_random_round_trips_match_the_reference_framing():
 @pytest.mark.parametrize(
     ("raw", "count", "message"),
     [
-        (b"", 1, "element 0 has no complete 4-byte length prefix"),
-        (b"\x01\x00", 1, "element 0 has no complete 4-byte length prefix"),
+        (b"", 1, "1 elements cannot fit in 0 bytes"),
+        (b"\x01\x00", 1, "1 elements cannot fit in 2 bytes"),
+        # A shape promising more elements than the buffer can frame allocates nothing.
+        (b"\x00" * 8, 2**40, "1099511627776 elements cannot fit in 8 bytes"),
+        (b"", -1, "negative element count -1"),
         (frame([b"abc"]) + b"\x01\x00\x00", 2, "element 1 has no complete 4-byte length prefix"),
         (b"\x05\x00\x00\x00ab", 1, "element 0 declares 5 bytes but only 2 remain"),
         (frame([b"abc"]) + b"c\0\0\0x", 2, "element 1 declares 99 bytes but only 1 remain"),
