@@ -2,7 +2,7 @@
 
 Every entry point (gRPC today; HTTP, broker consumers, batch jobs, shadow copies later) builds
 one CallContext per request and passes it down the engine's layers unchanged. Layers read it
-(the tracing layer parents its span on `trace`, an auth layer will check `caller`); none
+(the tracing layer parents its span on `trace`, the authorization layer checks `caller`); none
 replaces it.
 """
 
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
+
+from naiad.security.scopes import NONE, Scopes
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -23,8 +25,11 @@ class Caller:
 
     identity: str
     """A stable name for the principal: a token's subject, a certificate's common name."""
-    scopes: frozenset[str] = frozenset()
-    """What the principal may do, e.g. {"infer:classifier", "repository:load"}."""
+    scopes: Scopes = field(default=NONE, compare=False)
+    """What the principal may do (see naiad.security.scopes)."""
+    rate: tuple[float, float] | None = None
+    """This principal's own (requests per second, burst), overriding the server's per-caller
+    rate; None: the server's."""
 
 
 class CallContext(NamedTuple):

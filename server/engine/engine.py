@@ -46,14 +46,14 @@ class Engine(StreamsThroughSubmit):
             raise DeadlineExceeded(f"request '{request.id}' arrived after its deadline")
         return self._served(request.model_name, request.model_version)[1].submit(request)
 
-    def describe(self, name: str, version: str) -> ModelDescription:
+    def describe(self, name: str, version: str, context: CallContext) -> ModelDescription:
         served = self._served(name, version)[1]
         return ModelDescription(served.settings, tuple(self._repository.ready_versions(name)))
 
-    def config(self, name: str, version: str) -> ModelConfig:
+    def config(self, name: str, version: str, context: CallContext) -> ModelConfig:
         return self._repository.resolve(name, version)[2]
 
-    def statistics(self, name: str, version: str) -> list[VersionStats]:
+    def statistics(self, name: str, version: str, context: CallContext) -> list[VersionStats]:
         if name and version:
             number, served = self._served(name, version)
             return [VersionStats(name, number, served.stats())]
@@ -70,7 +70,7 @@ class Engine(StreamsThroughSubmit):
                 found.append(VersionStats(model, number, served.stats()))
         return found
 
-    def model_ready(self, name: str, version: str) -> bool:
+    def model_ready(self, name: str, version: str, context: CallContext) -> bool:
         return self._repository.is_ready(name, version)
 
     def server_ready(self) -> bool:
@@ -78,14 +78,16 @@ class Engine(StreamsThroughSubmit):
             return False
         return not self._strict or self._repository.serving_as_expected()
 
-    async def index(self, ready_only: bool) -> list[IndexEntry]:
+    async def index(self, ready_only: bool, context: CallContext) -> list[IndexEntry]:
         # Lists the repository's directories: file system work, kept off the event loop.
         return await asyncio.to_thread(self._repository.index, ready_only)
 
-    async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:
+    async def load(
+        self, name: str, config_json: str | None, files: dict[str, bytes], context: CallContext
+    ) -> None:
         await asyncio.to_thread(self._repository.load, name, config_json, files or None)
 
-    async def unload(self, name: str) -> None:
+    async def unload(self, name: str, context: CallContext) -> None:
         await asyncio.to_thread(self._repository.unload, name)
 
     def _served(self, name: str, version: str) -> tuple[int, ServedModel]:

@@ -35,29 +35,31 @@ class EngineLayer(StreamsThroughSubmit):
     def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
         return self.inner.submit(request, context)
 
-    def describe(self, name: str, version: str) -> ModelDescription:
-        return self.inner.describe(name, version)
+    def describe(self, name: str, version: str, context: CallContext) -> ModelDescription:
+        return self.inner.describe(name, version, context)
 
-    def config(self, name: str, version: str) -> ModelConfig:
-        return self.inner.config(name, version)
+    def config(self, name: str, version: str, context: CallContext) -> ModelConfig:
+        return self.inner.config(name, version, context)
 
-    def statistics(self, name: str, version: str) -> list[VersionStats]:
-        return self.inner.statistics(name, version)
+    def statistics(self, name: str, version: str, context: CallContext) -> list[VersionStats]:
+        return self.inner.statistics(name, version, context)
 
-    def model_ready(self, name: str, version: str) -> bool:
-        return self.inner.model_ready(name, version)
+    def model_ready(self, name: str, version: str, context: CallContext) -> bool:
+        return self.inner.model_ready(name, version, context)
 
     def server_ready(self) -> bool:
         return self.inner.server_ready()
 
-    async def index(self, ready_only: bool) -> list[IndexEntry]:
-        return await self.inner.index(ready_only)
+    async def index(self, ready_only: bool, context: CallContext) -> list[IndexEntry]:
+        return await self.inner.index(ready_only, context)
 
-    async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:
-        await self.inner.load(name, config_json, files)
+    async def load(
+        self, name: str, config_json: str | None, files: dict[str, bytes], context: CallContext
+    ) -> None:
+        await self.inner.load(name, config_json, files, context)
 
-    async def unload(self, name: str) -> None:
-        await self.inner.unload(name)
+    async def unload(self, name: str, context: CallContext) -> None:
+        await self.inner.unload(name, context)
 
 
 def compose(core: InferenceEngine, layers: Sequence[Layer]) -> InferenceEngine:

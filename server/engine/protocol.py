@@ -83,30 +83,32 @@ class InferenceEngine(Protocol):
         (not in order). See streaming.answer_stream for the contract."""
         ...
 
-    def describe(self, name: str, version: str) -> ModelDescription:
+    def describe(self, name: str, version: str, context: CallContext) -> ModelDescription:
         """Metadata of version `version` ("" = latest ready). Raises NotFound / Unavailable."""
         ...
 
-    def config(self, name: str, version: str) -> ModelConfig:
+    def config(self, name: str, version: str, context: CallContext) -> ModelConfig:
         """The effective ModelConfig of a serving version (read-only)."""
         ...
 
-    def statistics(self, name: str, version: str) -> list[VersionStats]:
+    def statistics(self, name: str, version: str, context: CallContext) -> list[VersionStats]:
         """Every ready version's counters when `name` is ""; a model's when `version` is ""."""
         ...
 
-    def model_ready(self, name: str, version: str) -> bool: ...
+    def model_ready(self, name: str, version: str, context: CallContext) -> bool: ...
 
     def server_ready(self) -> bool:
         """Whether the server takes traffic (see Engine for the strict rule). No I/O."""
         ...
 
-    async def index(self, ready_only: bool) -> list[IndexEntry]:
+    async def index(self, ready_only: bool, context: CallContext) -> list[IndexEntry]:
         """Every model in the repository or loaded, one row per known version."""
         ...
 
-    async def load(self, name: str, config_json: str | None, files: dict[str, bytes]) -> None:
+    async def load(
+        self, name: str, config_json: str | None, files: dict[str, bytes], context: CallContext
+    ) -> None:
         """Loads or reloads `name`; raises ModelLoadError with the reason."""
         ...
 
-    async def unload(self, name: str) -> None: ...
+    async def unload(self, name: str, context: CallContext) -> None: ...

@@ -9,9 +9,11 @@ import re
 from http import HTTPStatus
 from urllib.parse import unquote
 
+from naiad.engine.context import CallContext
 from naiad.engine.protocol import InferenceEngine
 from naiad.observability.listener import Response
 
+HTTP = CallContext("http")
 _MODEL_READY = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/ready$")
 
 
@@ -30,7 +32,7 @@ class HealthRoutes:
         if match is None:
             return None
         name, version = unquote(match.group(1)), unquote(match.group(2) or "")
-        return _answer(self._engine.model_ready(name, version))
+        return _answer(self._engine.model_ready(name, version, HTTP))
 
 
 def _answer(value: bool) -> Response:

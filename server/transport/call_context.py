@@ -1,4 +1,5 @@
-"""The CallContext of a gRPC call: its deadline and the trace headers in its metadata."""
+"""The CallContext of a gRPC call: its deadline, its caller and the trace headers in its
+metadata."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterator, Mapping
 
 import grpc
 
-from naiad.engine.context import CallContext
+from naiad.engine.context import CallContext, Caller
+from naiad.security.authenticator import AUTHORIZATION, Authenticator
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -46,12 +48,31 @@ def _deadline_s(context: grpc.aio.ServicerContext) -> float | None:
     return time.monotonic() + remaining if remaining is not None else None
 
 
-def unary_context(context: grpc.aio.ServicerContext) -> CallContext:
-    """A unary call's context: its deadline, and its trace headers."""
-    return CallContext("grpc", _deadline_s(context), None, _TraceHeaders(context))
+class CallContexts:
+    """Builds the CallContext of each call; with an Authenticator, authenticates it first
+    (raising Unauthenticated), without one every caller is None."""
 
+    def __init__(self, authenticator: Authenticator | None = None) -> None:
+        self._authenticator = authenticator
 
-def stream_context(context: grpc.aio.ServicerContext) -> CallContext:
-    """The context every request of one stream shares: the stream's deadline, and no trace
-    headers (one stream carries many requests, each of which may belong to its own trace)."""
-    return CallContext(protocol="grpc", deadline_s=_deadline_s(context))
+    def caller(self, context: grpc.aio.ServicerContext) -> Caller | None:
+        if self._authenticator is None:
+            return None
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == AUTHORIZATION and isinstance(value, str):
+                token = value
+                break
+        return self._authenticator.authenticate(token, "grpc")
+
+    def unary(self, context: grpc.aio.ServicerContext) -> CallContext:
+        """A unary call's context: its caller, deadline and trace headers."""
+        return CallContext(
+            "grpc", _deadline_s(context), self.caller(context), _TraceHeaders(context)
+        )
+
+    def stream(self, context: grpc.aio.ServicerContext) -> CallContext:
+        """The context every request of one stream shares: the stream's caller (authenticated
+        once, when it opens) and deadline, and no trace headers (one stream carries many
+        requests, each of which may belong to its own trace)."""
+        return CallContext("grpc", _deadline_s(context), self.caller(context))

@@ -8,13 +8,19 @@ from collections.abc import AsyncIterator
 import grpc
 
 import naiad
+from naiad.engine.context import CallContext
 from naiad.engine.protocol import InferenceEngine, StreamAnswer
-from naiad.errors import InvalidArgument, error_text
+from naiad.engine.request import InferRequest
+from naiad.errors import InvalidArgument, NaiadError, error_text
 from naiad.observability import logs
-from naiad.transport.call_context import stream_context, unary_context
+from naiad.security.authorization import check_admin
+from naiad.security.guard import Guard
+from naiad.security.rate_limit import ANONYMOUS
+from naiad.security.scopes import ADMIN, SERVER_WIDE
+from naiad.transport.call_context import CallContexts
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.model_codec import model_metadata, model_statistics
-from naiad.transport.status import unary
+from naiad.transport.status import STATUS, unary
 from naiad.transport.stream_codec import encode_stream_answer
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
@@ -31,45 +37,65 @@ log = logging.getLogger("naiad.transport")
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, engine: InferenceEngine) -> None:
+    """Every handler builds its call's CallContext first (authenticating it when the guard
+    has an authenticator); the engine's layers authorize it."""
+
+    def __init__(self, engine: InferenceEngine, guard: Guard | None = None) -> None:
         self._engine = engine
+        self._guard = guard or Guard()
+        self._calls = CallContexts(self._guard.authenticator)
+        self._limits = self._guard.tensor_limits
+
+    def _health_check(self, context: grpc.aio.ServicerContext) -> None:
+        if not self._guard.open_health:
+            self._calls.caller(context)
 
     @unary
     async def ServerLive(self, request, context):  # type: ignore[no-untyped-def]
+        self._health_check(context)
         return pb.ServerLiveResponse(live=True)
 
     @unary
     async def ServerReady(self, request, context):  # type: ignore[no-untyped-def]
+        self._health_check(context)
         return pb.ServerReadyResponse(ready=self._engine.server_ready())
 
     @unary
     async def ModelReady(self, request, context):  # type: ignore[no-untyped-def]
-        return pb.ModelReadyResponse(ready=self._engine.model_ready(request.name, request.version))
+        call = self._calls.unary(context)
+        return pb.ModelReadyResponse(
+            ready=self._engine.model_ready(request.name, request.version, call)
+        )
 
     @unary
     async def ServerMetadata(self, request, context):  # type: ignore[no-untyped-def]
+        self._calls.caller(context)  # any authenticated caller may read it
         return pb.ServerMetadataResponse(
             name="naiad", version=naiad.__version__, extensions=EXTENSIONS
         )
 
     @unary
     async def ModelMetadata(self, request, context):  # type: ignore[no-untyped-def]
-        return model_metadata(self._engine.describe(request.name, request.version))
+        call = self._calls.unary(context)
+        return model_metadata(self._engine.describe(request.name, request.version, call))
 
     @unary
     async def ModelConfig(self, request, context):  # type: ignore[no-untyped-def]
-        return pb.ModelConfigResponse(config=self._engine.config(request.name, request.version))
+        call = self._calls.unary(context)
+        return pb.ModelConfigResponse(
+            config=self._engine.config(request.name, request.version, call)
+        )
 
     @unary
     async def ModelStatistics(self, request, context):  # type: ignore[no-untyped-def]
-        found = self._engine.statistics(request.name, request.version)
+        found = self._engine.statistics(request.name, request.version, self._calls.unary(context))
         return pb.ModelStatisticsResponse(
             model_stats=[model_statistics(s.name, s.version, s.stats) for s in found]
         )
 
     @unary
     async def RepositoryIndex(self, request, context):  # type: ignore[no-untyped-def]
-        entries = await self._engine.index(request.ready)
+        entries = await self._engine.index(request.ready, self._calls.unary(context))
         return pb.RepositoryIndexResponse(
             models=[
                 pb.RepositoryIndexResponse.ModelIndex(
@@ -84,6 +110,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def RepositoryModelLoad(self, request, context):  # type: ignore[no-untyped-def]
+        call = self._calls.unary(context)
         config: str | None = None
         files: dict[str, bytes] = {}
         for key, param in request.parameters.items():
@@ -93,31 +120,49 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 files[key[len("file:") :]] = param.bytes_param
             else:
                 raise InvalidArgument(f"unrecognized load parameter '{key}'")
-        await self._engine.load(request.model_name, config, files)
+        await self._engine.load(request.model_name, config, files, call)
         return pb.RepositoryModelLoadResponse()
 
     @unary
     async def RepositoryModelUnload(self, request, context):  # type: ignore[no-untyped-def]
-        await self._engine.unload(request.model_name)
+        await self._engine.unload(request.model_name, self._calls.unary(context))
         return pb.RepositoryModelUnloadResponse()
 
     @unary
     async def ModelInfer(self, request, context):  # type: ignore[no-untyped-def]
-        response = await self._engine.submit(decode_request(request), unary_context(context))
+        call = self._calls.unary(context)
+        response = await self._engine.submit(decode_request(request, self._limits), call)
         return encode_response(response)
 
     async def ModelStreamInfer(
         self, requests: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> None:
         """Answers each request as soon as it is ready; errors travel in error_message and
-        leave the stream open. A failure of the stream itself ends it with INTERNAL."""
-        shared = stream_context(context)
+        leave the stream open. A stream refused at its start (authentication, the stream cap)
+        ends with that error's status; a failure of the stream itself ends it with INTERNAL."""
+        try:
+            shared = self._calls.stream(context)
+            with self._guard.streams.open(_who(shared)):
+                await self._answer_stream(requests, context, shared)
+        except NaiadError as exc:
+            await context.abort(STATUS[exc.code], error_text(exc))
+
+    async def _answer_stream(
+        self,
+        requests: AsyncIterator[pb.ModelInferRequest],
+        context: grpc.aio.ServicerContext,
+        shared: CallContext,
+    ) -> None:
+        limits = self._limits
+
+        def decode(message: pb.ModelInferRequest) -> InferRequest:
+            return decode_request(message, limits)
 
         async def send(answer: StreamAnswer[pb.ModelInferRequest]) -> None:
             await context.write(encode_stream_answer(answer))
 
         try:
-            await self._engine.stream(requests, decode_request, lambda _: shared, send)
+            await self._engine.stream(requests, decode, lambda _: shared, send)
         except Exception as exc:
             log.exception("stream failed")
             await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))
@@ -139,8 +184,17 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @unary
     async def LogSettings(self, request, context):  # type: ignore[no-untyped-def]
+        call = self._calls.unary(context)
+        if request.settings:
+            check_admin(self._guard.policy, call, "log_settings")
+        else:
+            self._guard.policy.check(call, ADMIN, SERVER_WIDE)  # reading them: no audit line
         config = logs.update(_log_setting_values(request))
         return _log_settings_response(config)
+
+
+def _who(call: CallContext) -> str:
+    return call.caller.identity if call.caller is not None else ANONYMOUS
 
 
 async def _unimplemented(context: grpc.aio.ServicerContext, what: str) -> None:

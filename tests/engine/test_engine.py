@@ -49,41 +49,43 @@ def request(i: int, model: str = "double") -> InferRequest:
 
 async def test_the_engine_serves_and_manages_models_without_a_front_end(repository) -> None:  # type: ignore[no-untyped-def]
     engine = Engine(repository)
-    await engine.load("double", None, {})
+    await engine.load("double", None, {}, INTERNAL)
     answer = await engine.submit(request(3), INTERNAL)
     np.testing.assert_array_equal(answer.outputs[0].data, np.full((1, 4), 6, np.float32))
-    assert engine.describe("double", "").ready_versions == (1,)
-    assert engine.config("double", "1").max_batch_size == 4  # completed from the ONNX file
-    [stats] = engine.statistics("double", "")
+    assert engine.describe("double", "", INTERNAL).ready_versions == (1,)
+    # max_batch_size is completed from the ONNX file
+    assert engine.config("double", "1", INTERNAL).max_batch_size == 4
+    [stats] = engine.statistics("double", "", INTERNAL)
     assert (stats.name, stats.version, stats.stats.success_count) == ("double", 1, 1)
-    assert [e.state for e in await engine.index(True)] == [ModelState.READY]
-    await engine.unload("double")
-    assert not engine.model_ready("double", "")
+    assert [e.state for e in await engine.index(True, INTERNAL)] == [ModelState.READY]
+    await engine.unload("double", INTERNAL)
+    assert not engine.model_ready("double", "", INTERNAL)
     with pytest.raises(NotFound):
         engine.submit(request(1, model="nope"), INTERNAL)
 
 
 async def test_a_request_past_its_deadline_is_refused_before_it_queues(repository) -> None:  # type: ignore[no-untyped-def]
     engine = Engine(repository)
-    await engine.load("double", None, {})
+    await engine.load("double", None, {}, INTERNAL)
     late = CallContext(protocol="test", deadline_s=0.0)
     with pytest.raises(DeadlineExceeded):
         engine.submit(request(1), late)
-    assert engine.statistics("double", "1")[0].stats.inference_count == 0  # nothing computed
+    [stats] = engine.statistics("double", "1", INTERNAL)
+    assert stats.stats.inference_count == 0  # nothing computed
 
 
 async def test_readiness_reads_no_files(repository, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     engine = Engine(repository)
-    await engine.load("double", None, {})
+    await engine.load("double", None, {}, INTERNAL)
     engine.accept(True)
 
     def no_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("readiness listed the repository's directories")
 
     monkeypatch.setattr(manager, "list_models", no_disk)
-    assert engine.server_ready() and engine.model_ready("double", "1")
+    assert engine.server_ready() and engine.model_ready("double", "1", INTERNAL)
     with pytest.raises(AssertionError, match="listed"):
-        await engine.index(False)  # RepositoryIndex does list them, off the event loop
+        await engine.index(False, INTERNAL)  # RepositoryIndex does list them, off the event loop
 
 
 class Recording(EngineLayer):
@@ -98,7 +100,7 @@ class Recording(EngineLayer):
 
 async def test_layers_see_calls_in_order_and_streams_go_through_them(repository) -> None:  # type: ignore[no-untyped-def]
     core = Engine(repository)
-    await core.load("double", None, {})
+    await core.load("double", None, {}, INTERNAL)
     seen: list[str] = []
     stack = compose(
         core,

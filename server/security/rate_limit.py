@@ -1,0 +1,183 @@
+"""Rate limits (token buckets) and in-flight caps, as an engine layer in front of the core.
+
+Buckets: one global, one per model named in --rate-limit-model, and one per caller (the
+server's --rate-limit-per-caller, or the caller's own rate from its API key). A request is
+admitted only when every bucket that applies has a token; then each gives one. A refusal is
+RESOURCE_EXHAUSTED with the time until the emptiest bucket refills (gRPC's
+grpc-retry-pushback-ms, HTTP's Retry-After).
+
+In-flight: a caller may have at most --max-inflight-per-caller requests queued or running;
+one more is refused at once, without a retry hint (it depends on when earlier ones finish).
+
+Time comes from an injected clock, so tests drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from naiad.engine.context import CallContext
+from naiad.engine.layers import EngineLayer
+from naiad.engine.protocol import InferenceEngine
+from naiad.engine.request import InferRequest, InferResponse
+from naiad.errors import ResourceExhausted
+
+_MAX_CALLER_BUCKETS = 10_000
+ANONYMOUS = "-"
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_s: float
+    burst: float
+
+    def __post_init__(self) -> None:
+        if self.per_s <= 0 or self.burst < 1:
+            raise ValueError("a rate must be positive and its burst at least 1")
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """`RATE[:BURST]`, e.g. `100` or `100:20`; the burst defaults to one second's worth."""
+        rate, _, burst = text.partition(":")
+        try:
+            per_s = float(rate)
+            return cls(per_s, float(burst) if burst else max(1.0, per_s))
+        except ValueError:
+            raise ValueError(f"invalid rate {text!r}: expected RATE[:BURST], RATE > 0") from None
+
+
+class TokenBucket:
+    """`burst` tokens at most, refilled at `per_s` a second."""
+
+    __slots__ = ("per_s", "burst", "_tokens", "_at")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.per_s = rate.per_s
+        self.burst = rate.burst
+        self._tokens = rate.burst
+        self._at = now
+
+    def wait_s(self, now: float) -> float:
+        """0 when a token is available at `now`, else the seconds until one is."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
+        self._at = now
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.per_s
+
+    def take(self) -> None:
+        self._tokens -= 1.0
+
+    def full(self, now: float) -> bool:
+        return self._tokens + (now - self._at) * self.per_s >= self.burst
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What --rate-limit, --rate-limit-per-caller, --rate-limit-model and
+    --max-inflight-per-caller ask for."""
+
+    rate: Rate | None = None
+    per_caller: Rate | None = None
+    per_model: dict[str, Rate] = field(default_factory=dict)
+    max_inflight_per_caller: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.rate or self.per_caller or self.per_model or self.max_inflight_per_caller)
+
+
+class RateLimitLayer(EngineLayer):
+    def __init__(
+        self,
+        inner: InferenceEngine,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(inner)
+        self._limits = limits
+        self._clock = clock
+        now = clock()
+        self._global = TokenBucket(limits.rate, now) if limits.rate else None
+        self._models = {name: TokenBucket(rate, now) for name, rate in limits.per_model.items()}
+        self._callers: dict[str, TokenBucket] = {}
+        self._inflight: dict[str, int] = {}
+
+    def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
+        caller = context.caller
+        who = caller.identity if caller is not None else ANONYMOUS
+        limit = self._limits.max_inflight_per_caller
+        if limit is not None and self._inflight.get(who, 0) >= limit:
+            raise ResourceExhausted(f"caller '{who}' already has {limit} requests in flight")
+        self._admit(who, caller.rate if caller is not None else None, request.model_name)
+        future = self.inner.submit(request, context)
+        if limit is not None:
+            self._inflight[who] = self._inflight.get(who, 0) + 1
+            future.add_done_callback(lambda _: self._finished(who))
+        return future
+
+    def _admit(self, who: str, own_rate: tuple[float, float] | None, model: str) -> None:
+        now = self._clock()
+        buckets = [self._global, self._models.get(model), self._caller_bucket(who, own_rate, now)]
+        wait_s = max((b.wait_s(now) for b in buckets if b is not None), default=0.0)
+        if wait_s > 0.0:
+            raise ResourceExhausted(
+                f"rate limit reached; retry in {wait_s:.3f} s", retry_after_s=wait_s
+            )
+        for bucket in buckets:
+            if bucket is not None:
+                bucket.take()
+
+    def _caller_bucket(
+        self, who: str, own_rate: tuple[float, float] | None, now: float
+    ) -> TokenBucket | None:
+        if who == ANONYMOUS:
+            return None  # without authentication there is no caller to limit, only the server
+        rate = Rate(*own_rate) if own_rate is not None else self._limits.per_caller
+        if rate is None:
+            return None
+        bucket = self._callers.get(who)
+        if bucket is None or (bucket.per_s, bucket.burst) != (rate.per_s, rate.burst):
+            # New, or its key file entry changed. Identities are verified ones (keys, JWT
+            # subjects), so the map is bounded by them; idle ones are dropped past a size.
+            if len(self._callers) >= _MAX_CALLER_BUCKETS:
+                # A full bucket holds no state worth keeping: the caller is idle.
+                self._callers = {k: b for k, b in self._callers.items() if not b.full(now)}
+            bucket = self._callers[who] = TokenBucket(rate, now)
+        return bucket
+
+    def _finished(self, who: str) -> None:
+        left = self._inflight[who] - 1
+        if left:
+            self._inflight[who] = left
+        else:
+            del self._inflight[who]
+
+
+class StreamQuota:
+    """At most `max_per_caller` open streams per caller (--max-streams-per-caller)."""
+
+    def __init__(self, max_per_caller: int | None) -> None:
+        self._max = max_per_caller
+        self._open: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def open(self, who: str) -> Iterator[None]:
+        """Holds one stream slot for `who`; raises ResourceExhausted when none is free."""
+        if self._max is None:
+            yield
+            return
+        count = self._open.get(who, 0)
+        if count >= self._max:
+            raise ResourceExhausted(f"caller '{who}' already has {self._max} streams open")
+        self._open[who] = count + 1
+        try:
+            yield
+        finally:
+            left = self._open[who] - 1
+            if left:
+                self._open[who] = left
+            else:
+                del self._open[who]
