@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from naiad.config.execution import execution_options
+from naiad.config.paths import ModelFiles, confined
 from naiad.config.problems import Problems
 from naiad.config.scheduling import batching_policy, instance_groups, warmup_samples
 from naiad.config.settings import ModelSettings
@@ -20,14 +21,32 @@ from naiad_protocol.model_config_pb2 import ModelConfig
 
 
 def build_settings(
-    config: ModelConfig, signature: ModelSignature, *, version: int, model_path: str
+    config: ModelConfig,
+    signature: ModelSignature,
+    *,
+    version: int,
+    model_path: str,
+    files: ModelFiles | None = None,
 ) -> ModelSettings:
     """Settings for one version of the model `signature` describes; `config` must be completed.
 
-    Raises ModelLoadError naming every problem found, when there is any.
+    `files`: where the model's files may be (paths.py); None: a model in a repository, found
+    from `model_path` (<repo>/<model>/<version>/<file>). Raises ModelLoadError naming every
+    problem found, when there is any.
     """
+    if files is None:
+        files = ModelFiles.of(Path(model_path), version)
     problems = Problems(config.name)
     check_identity(config, problems)
+    for location in signature.external_data:
+        confined(
+            location,
+            base=Path(model_path).parent,
+            root=files.root,
+            what="external data file",
+            place="the model file's directory",
+            problems=problems,
+        )
     if config.max_batch_size < 0:
         problems.add(f"max_batch_size must be >= 0, not {config.max_batch_size}")
     inputs, outputs = tensor_specs(config, signature, problems)
@@ -40,17 +59,8 @@ def build_settings(
         outputs=outputs,
         batching=batching_policy(config, problems),
         instance_groups=instance_groups(config, problems),
-        execution=execution_options(config, problems),
-        warmup=warmup_samples(config, _model_dir(model_path, version), problems),
+        execution=execution_options(config, files, problems),
+        warmup=warmup_samples(config, files, problems),
     )
     problems.raise_if_any()
     return settings
-
-
-def _model_dir(model_path: str, version: int) -> Path:
-    """<repo>/<model>/<version>/model.onnx -> <repo>/<model> (the file may sit deeper)."""
-    path = Path(model_path)
-    for parent in path.parents:
-        if parent.name == str(version):
-            return parent.parent
-    return path.parent.parent

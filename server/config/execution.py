@@ -2,7 +2,8 @@
 
 Triton's onnxruntime backend reads these parameter keys and accelerator names; naiad keeps
 them, and converts Triton's option names to ONNX Runtime's here so that the runtime only adds
-each instance's device id.
+each instance's device id. Which provider options pass, and where their paths may lead, is
+provider_options.py's business.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
+from naiad.config.paths import ModelFiles
 from naiad.config.problems import Problems
+from naiad.config.provider_options import CUDA, OPENVINO, TENSORRT, checked_options
 from naiad.config.settings import ExecutionOptions, GraphOptimizationLevel
 from naiad_protocol.model_config_pb2 import ModelConfig, ModelOptimizationPolicy
 
@@ -56,8 +59,11 @@ CUDA_PARAMETERS = (
 _CONV_ALGO_SEARCH = {"0": "EXHAUSTIVE", "1": "HEURISTIC", "2": "DEFAULT"}
 
 
-def execution_options(config: ModelConfig, problems: Problems) -> ExecutionOptions:
-    """The config's execution options; what does not parse goes to `problems`."""
+def execution_options(
+    config: ModelConfig, files: ModelFiles, problems: Problems
+) -> ExecutionOptions:
+    """The config's execution options, paths inside `files`; what does not fit goes to
+    `problems`."""
     parameters = {key: value.string_value for key, value in config.parameters.items()}
     mode = parameters.get(EXECUTION_MODE, "0").strip().lower()
     if mode not in _EXECUTION_MODES:
@@ -77,10 +83,20 @@ def execution_options(config: ModelConfig, problems: Problems) -> ExecutionOptio
         parallel_execution=_EXECUTION_MODES.get(mode, False),
         graph_optimization_level=_graph_level(optimization),
         tensorrt_options=(
-            None if tensorrt is None else _tensorrt_options(tensorrt.parameters, problems)
+            None
+            if tensorrt is None
+            else checked_options(
+                TENSORRT, _tensorrt_options(tensorrt.parameters, problems), files, problems
+            )
         ),
-        openvino_options=None if openvino is None else dict(openvino.parameters),
-        cuda_options=_cuda_options(parameters, gpu.get("cuda")),
+        openvino_options=(
+            None
+            if openvino is None
+            else checked_options(OPENVINO, openvino.parameters, files, problems)
+        ),
+        cuda_options=checked_options(
+            CUDA, _cuda_options(parameters, gpu.get("cuda")), files, problems
+        ),
         fallback_to_cpu=_BOOLS.get(fallback, True),
     )
 
@@ -124,7 +140,8 @@ def _tensorrt_options(parameters: Mapping[str, str], problems: Problems) -> dict
     """Triton's TensorRT accelerator parameters as ONNX Runtime TensorRT provider options.
 
     precision_mode FP16/INT8 -> trt_fp16_enable/trt_int8_enable; max_workspace_size_bytes ->
-    trt_max_workspace_size; other Triton names renamed; any trt_* key is passed through as given.
+    trt_max_workspace_size; other Triton names renamed; trt_* keys are kept as given (and
+    checked by `checked_options`).
     """
     opts: dict[str, str] = {}
     for key, value in parameters.items():

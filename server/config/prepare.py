@@ -7,8 +7,10 @@ from pathlib import Path
 
 from naiad.config.complete import complete_config
 from naiad.config.convert import build_settings
+from naiad.config.paths import ModelFiles, escapes, escapes_message
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import read_signature
+from naiad.errors import ModelLoadError
 from naiad_protocol.model_config_pb2 import ModelConfig
 
 
@@ -28,13 +30,27 @@ def prepare_version(
     name: str,
     version: int,
     gpu_available: bool = False,
+    files: ModelFiles | None = None,
 ) -> PreparedVersion:
     """Reads the signature of `model_file`, completes `raw` with it, checks and converts it.
 
     `raw` is config.pbtxt (or a load request's config) as written; None when there is none.
-    Raises ModelLoadError with the reasons when anything does not fit.
+    `files`: where the model's files may be (None: found from `model_file`, in a repository).
+    Raises ModelLoadError with the reasons when anything does not fit, before reading a model
+    file that a symbolic link puts outside `files.root`.
     """
+    if files is None:
+        files = ModelFiles.of(model_file, version)
+    if escapes(model_file, files.root):
+        where = (
+            model_file.relative_to(files.model_dir)
+            if model_file.is_relative_to(files.model_dir)
+            else model_file.name
+        )
+        raise ModelLoadError(f"model '{name}': model file '{where}' {escapes_message()}")
     signature = read_signature(model_file, model=name)
     config = complete_config(raw, signature, name=name, gpu_available=gpu_available)
-    settings = build_settings(config, signature, version=version, model_path=str(model_file))
+    settings = build_settings(
+        config, signature, version=version, model_path=str(model_file), files=files
+    )
     return PreparedVersion(config, settings)

@@ -7,8 +7,8 @@ wrong to a Problems (what it returns is only used when nothing was).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
+from naiad.config.paths import ModelFiles, confined
 from naiad.config.problems import Problems, show
 from naiad.config.settings import (
     BatchingPolicy,
@@ -142,9 +142,9 @@ def _instance_group_problem(group: ModelInstanceGroup) -> str | None:
 
 
 def warmup_samples(
-    config: ModelConfig, model_dir: Path, problems: Problems
+    config: ModelConfig, files: ModelFiles, problems: Problems
 ) -> tuple[WarmupSample, ...]:
-    """The model_warmup entries, with data file paths under `model_dir`/warmup/."""
+    """The model_warmup entries, with data file paths under <model dir>/warmup/."""
     inputs = {t.name: t for t in config.input}
     samples = []
     for sample in config.model_warmup:
@@ -161,7 +161,7 @@ def warmup_samples(
             if tensor is None:
                 problems.add(f"{where}: '{name}' is not an input of the model")
                 continue
-            found = _warmup_input(where, name, data, tensor, model_dir, problems)
+            found = _warmup_input(where, name, data, tensor, files, problems)
             if found is not None:
                 typed[name] = found
         missing = [n for n, t in inputs.items() if not t.optional and n not in sample.inputs]
@@ -183,7 +183,7 @@ def _warmup_input(
     name: str,
     data: ModelWarmup.Input,
     tensor: ModelInput,
-    model_dir: Path,
+    files: ModelFiles,
     problems: Problems,
 ) -> WarmupInput | None:
     if data.data_type != tensor.data_type:
@@ -210,8 +210,15 @@ def _warmup_input(
     if datatype is None:  # the model input's own check reports the type
         return None
     if choice == "input_data_file":
-        path = model_dir / WARMUP_DIR / data.input_data_file
-        return WarmupInput(datatype, dims, WarmupSource.FILE, path)
+        path = confined(
+            data.input_data_file,
+            base=files.model_dir / WARMUP_DIR,
+            root=files.root,
+            what=f"{where}: input '{name}' input_data_file",
+            place=f"the model's {WARMUP_DIR}/ directory",
+            problems=problems,
+        )
+        return None if path is None else WarmupInput(datatype, dims, WarmupSource.FILE, path)
     source = WarmupSource.RANDOM if choice == "random_data" else WarmupSource.ZERO
     return WarmupInput(datatype, dims, source)
 

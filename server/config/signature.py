@@ -48,6 +48,9 @@ class ModelSignature:
     outputs: tuple[TensorSignature, ...]
     optional_inputs: tuple[TensorSignature, ...] = ()
     """Graph inputs that an initializer backs: a request may override them or leave them out."""
+    external_data: tuple[str, ...] = ()
+    """The `location` of every tensor stored outside the model file, as written in it, relative
+    to the model file's directory (ONNX Runtime reads them when it loads the model)."""
 
     def input(self, name: str) -> TensorSignature | None:
         return next((t for t in self.inputs if t.name == name), None)
@@ -85,7 +88,28 @@ def signature_of(model: onnx.ModelProto) -> ModelSignature:
     }
     inputs = tuple(_tensor(v) for v in graph.input if v.name not in initializers)
     optional = tuple(_tensor(v) for v in graph.input if v.name in initializers)
-    return ModelSignature(inputs, tuple(_tensor(v) for v in graph.output), optional)
+    outputs = tuple(_tensor(v) for v in graph.output)
+    return ModelSignature(inputs, outputs, optional, tuple(sorted(_external_locations(graph))))
+
+
+def _external_locations(graph: onnx.GraphProto) -> set[str]:
+    """External data locations of the graph's tensors, subgraphs (If, Loop...) included."""
+    tensors = [*graph.initializer]
+    for sparse in graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    locations = set()
+    for node in graph.node:
+        for attribute in node.attribute:
+            tensors += [attribute.t, *attribute.tensors]
+            for sparse in [attribute.sparse_tensor, *attribute.sparse_tensors]:
+                tensors += [sparse.values, sparse.indices]
+            for sub in [attribute.g, *attribute.graphs]:
+                locations |= _external_locations(sub)
+    for tensor in tensors:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {entry.key: entry.value for entry in tensor.external_data}
+            locations.add(entries.get("location", ""))
+    return locations
 
 
 def read_signature(path: Path, *, model: str) -> ModelSignature:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from naiad.config.complete import BACKEND, PLATFORM
+from naiad.config.paths import relative_path_problem, shown
 from naiad.config.problems import Problems, show
 from naiad.config.settings import TensorSpec
 from naiad.config.signature import ModelSignature, TensorSignature
@@ -48,6 +49,38 @@ def check_identity(config: ModelConfig, problems: Problems) -> None:
             problems.add("version_policy specific lists no versions")
         elif any(v < 0 for v in policy.specific.versions):
             problems.add("version_policy specific lists a negative version")
+    _check_file_names(config, problems)
+
+
+def _check_file_names(config: ModelConfig, problems: Problems) -> None:
+    """File names in the config stay, as written, inside the model's directories (paths.py).
+
+    Only default_model_filename is read; the others are checked too so that no config value
+    ever names a path outside, whatever later reads it.
+    """
+    version_dir = "the version directory"
+    if config.default_model_filename:
+        problems.add(
+            relative_path_problem(
+                config.default_model_filename, "default_model_filename", version_dir
+            )
+        )
+    for capability, filename in sorted(config.cc_model_filenames.items()):
+        problems.add(
+            relative_path_problem(
+                filename, f"cc_model_filenames['{shown(capability)}']", version_dir
+            )
+        )
+    for tensor in config.output:
+        if tensor.label_filename:
+            what = f"output '{tensor.name}' label_filename"
+            problems.add(relative_path_problem(tensor.label_filename, what, "the model directory"))
+    if config.model_operations.op_library_filename:
+        # A custom operator library is native code the server would run; naiad loads none.
+        problems.add(
+            "model_operations.op_library_filename is not supported: naiad loads no custom "
+            "operator library"
+        )
 
 
 def tensor_specs(

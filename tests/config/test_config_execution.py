@@ -92,12 +92,13 @@ def test_graph_levels(build: Build, level: int, expected: GraphOptimizationLevel
     assert execution(build, text).graph_optimization_level is expected
 
 
-def test_tensorrt_parameters_become_ort_options(build: Build) -> None:
+def test_tensorrt_parameters_become_ort_options(build: Build, tmp_path: Path) -> None:
     trt = (
         '{ name: "tensorrt" parameters [ { key: "precision_mode" value: "int8" }, '
         '{ key: "max_workspace_size_bytes" value: "1073741824" }, '
         '{ key: "minimum_segment_size" value: "3" }, '
-        '{ key: "trt_engine_cache_enable" value: "True" } ] }'
+        '{ key: "trt_engine_cache_enable" value: "True" }, '
+        '{ key: "trt_engine_cache_path" value: "trt_cache" } ] }'
     )
     assert execution(build, accelerators(gpu=trt)).tensorrt_options == {
         "trt_int8_enable": "True",
@@ -105,6 +106,8 @@ def test_tensorrt_parameters_become_ort_options(build: Build) -> None:
         "trt_max_workspace_size": "1073741824",
         "trt_min_subgraph_size": "3",
         "trt_engine_cache_enable": "True",
+        # ONNX Runtime would read a relative path from the working directory.
+        "trt_engine_cache_path": str(tmp_path / "m" / "trt_cache"),
     }
 
 
