@@ -21,7 +21,8 @@ from naiad.observability.listener import HttpListener
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
-from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
+from naiad.security.server_security import SecurityOptions, ServerSecurity
+from naiad.transport.grpc_server import INT32_MAX, MAX_STREAMS_PER_CONNECTION, GrpcFrontEnd
 
 log = logging.getLogger("naiad")
 
@@ -56,6 +57,8 @@ class ServerOptions:
     """One log line per inference request (logger naiad.access)."""
     otel_tracing: bool = False
     """A span per inference request; needs the OpenTelemetry API (extra `otel`)."""
+    security: SecurityOptions = field(default_factory=SecurityOptions)
+    """TLS, authentication, authorization and limits (naiad.security)."""
 
 
 class NaiadServer:
@@ -63,9 +66,10 @@ class NaiadServer:
     ends; starts and stops them in order.
 
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
-    (--otel-tracing), then the core Engine over the ModelRepository. A new wrapper (auth,
-    routing, monitoring) is one more entry in `layers`. Front ends, in start order: grpc,
-    http (health), metrics; a new front end is one more entry in `front_ends`.
+    (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), then the core
+    Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
+    `layers`. Front ends, in start order: grpc, http (health), metrics; a new front end is one
+    more entry in `front_ends`. gRPC and HTTP share the security's Guard and certificate.
     """
 
     def __init__(self, options: ServerOptions) -> None:
@@ -80,17 +84,28 @@ class NaiadServer:
             poll_interval_s=options.poll_interval_s,
             gpu_available=gpu_available(),
         )
+        self.security = ServerSecurity(options.security)
         self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
-        self.engine: InferenceEngine = compose(self.core, _layers(options))
+        self.engine: InferenceEngine = compose(self.core, _layers(options) + self.security.layers())
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
-                self.engine, options.grpc_host, options.grpc_port, options.max_message_bytes
+                self.engine,
+                options.grpc_host,
+                options.grpc_port,
+                options.max_message_bytes,
+                guard=self.security.guard,
+                tls=self.security.tls,
+                max_streams_per_connection=(
+                    options.security.max_streams_per_connection or MAX_STREAMS_PER_CONNECTION
+                ),
             )
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
             routes = HealthRoutes(self.engine)
-            self.front_ends.append(HttpListener(host, options.http_port, routes, "http"))
+            self.front_ends.append(
+                HttpListener(host, options.http_port, routes, "http", tls=self.security.tls)
+            )
         if options.metrics_port is not None and self.ledger is not None:
             host = options.metrics_host or options.grpc_host
             route = MetricsRoute(build_registry(self.repository, self.ledger))
@@ -131,6 +146,7 @@ class NaiadServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.security.reload)
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
         await self.start()
         if callable(on_ready):

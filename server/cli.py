@@ -13,9 +13,16 @@ from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
+from naiad.security import flags as security_flags
+from naiad.security import keys_command
 
 
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        security = security_flags.security_options(args)
+    except ValueError as exc:
+        print(f"naiad: {exc}", file=sys.stderr)
+        return 2
     options = ServerOptions(
         model_repository=args.model_repository,
         grpc_host=args.grpc_host,
@@ -32,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         strict_readiness=args.strict_readiness,
         access_log=args.access_log,
         otel_tracing=args.otel_tracing,
+        security=security,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -42,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         event_loop.loop_factory(args.event_loop)  # refuse an unavailable loop before loading
         server = NaiadServer(options)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         print(f"naiad: {exc}", file=sys.stderr)
         return 2
     event_loop.run(server.run_until_signalled(announce), args.event_loop)
@@ -167,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the asyncio loop implementation (default uvloop where installed)",
     )
     _add_observability_flags(serve)
+    security_flags.add_arguments(serve)
     _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)
 
@@ -181,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_doctor_arguments(doctor)
     doctor.set_defaults(run=_doctor)
+
+    keys = commands.add_parser(
+        "keys", help="make API keys for --api-keys", description=keys_command.DESCRIPTION
+    )
+    keys_command.add_arguments(keys)
+    keys.set_defaults(run=keys_command.run)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description

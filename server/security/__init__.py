@@ -1,0 +1,1 @@
+"""Transport security: the server's TLS certificate, shared by the gRPC and HTTP front ends."""
