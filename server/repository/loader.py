@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from naiad.config.complete import complete_identity
-from naiad.config.parse import parse_config_json, read_config_file
+from naiad.config.parse import CONFIG_FILENAME, parse_config_json, read_config_file
+from naiad.config.paths import ModelFiles, escapes, escapes_message
 from naiad.config.prepare import prepare_version
 from naiad.config.validate import validate_identity
 from naiad.errors import ModelLoadError, NaiadError
@@ -33,6 +34,13 @@ class LoadSource:
     temp_dir: Path | None = None
     """Set when model_dir holds uploaded files that belong to this load."""
 
+    @property
+    def files(self) -> ModelFiles:
+        """What the model may read: its repository, or only its uploaded files (no libraries)."""
+        if self.temp_dir is not None:
+            return ModelFiles(self.model_dir, self.temp_dir, native_code=False)
+        return ModelFiles(self.model_dir, self.model_dir.parent)
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -52,11 +60,18 @@ class VersionLoader:
     def plan(self, source: LoadSource) -> LoadPlan:
         """Reads and checks the model-level config; raises ModelLoadError for the whole model."""
         name = source.name
-        given = (
-            parse_config_json(source.config_json, model=name)
-            if source.config_json is not None
-            else read_config_file(source.model_dir, model=name)
-        )
+        files = source.files
+        if escapes(source.model_dir, files.root):
+            raise ModelLoadError(
+                f"model '{name}': the model directory {escapes_message()}; naiad follows "
+                "links only while they stay inside the repository"
+            )
+        if source.config_json is not None:
+            given = parse_config_json(source.config_json, model=name)
+        elif escapes(source.model_dir / CONFIG_FILENAME, files.root):
+            raise ModelLoadError(f"model '{name}': {CONFIG_FILENAME} {escapes_message()}")
+        else:
+            given = read_config_file(source.model_dir, model=name)
         raw = complete_identity(given, name=name)
         validate_identity(raw)
         selection = select_versions(raw.version_policy, list_versions(source.model_dir))
@@ -73,7 +88,12 @@ class VersionLoader:
         path = model_file(source.model_dir, version, plan.raw.default_model_filename)
         try:
             prepared = prepare_version(
-                plan.raw, path, name=name, version=version, gpu_available=self._gpu_available
+                plan.raw,
+                path,
+                name=name,
+                version=version,
+                gpu_available=self._gpu_available,
+                files=source.files,
             )
         except ModelLoadError as exc:
             return VersionView(version, ModelState.UNAVAILABLE, exc.message)

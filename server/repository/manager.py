@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from naiad.errors import InvalidArgument, ModelLoadError, NotFound, Unavailable
-from naiad.repository.layout import fingerprint, list_models
+from naiad.repository.layout import fingerprint, list_models, model_name_problem
 from naiad.repository.poller import Poller
 from naiad.repository.transitions import Transitions
 from naiad.repository.types import (
@@ -26,6 +26,7 @@ from naiad.repository.types import (
     ModelState,
     ServedModel,
 )
+from naiad.repository.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadLimits
 from naiad.repository.views import ModelView, Snapshot
 from naiad_protocol.model_config_pb2 import ModelConfig
 
@@ -55,11 +56,15 @@ class ModelRepository:
         poll_interval_s: float | None = DEFAULT_POLL_INTERVAL_S,
         gpu_available: bool = False,
         max_parallel_loads: int = 4,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_upload_files: int = MAX_UPLOAD_FILES,
     ) -> None:
         """`startup_models` (explicit mode only): names to load at start, "*" for all.
 
         `poll_interval_s` (poll mode only): None polls only when `poll_once()` is called.
-        Raises InvalidArgument when a repository path is not a directory.
+        `max_upload_bytes` and `max_upload_files`: the most one load request may upload, in
+        total content bytes and in files; a request over either is refused before anything
+        is written. Raises InvalidArgument when a repository path is not a directory.
         """
         roots = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         self._roots = tuple(Path(p) for p in roots)
@@ -75,7 +80,12 @@ class ModelRepository:
         self._sync_lock = threading.Lock()
         self._closed = False
         self._transitions = Transitions(
-            factory, self._roots, self._publish, self._remove, gpu_available=gpu_available
+            factory,
+            self._roots,
+            self._publish,
+            self._remove,
+            gpu_available=gpu_available,
+            upload_limits=UploadLimits(max_upload_bytes, max_upload_files),
         )
         self._poller: Poller | None = None
         if self._mode is ControlMode.POLL and poll_interval_s is not None:
@@ -122,12 +132,14 @@ class ModelRepository:
     ) -> None:
         """Loads `name`, or reloads it: new versions start, are swapped in, then old ones stop.
 
-        `config_json` replaces config.pbtxt; `files` ({"file:<version>/<name>": bytes}) are
-        written to a fresh directory the model is loaded from (needs `config_json`).
-        Raises Unavailable outside explicit mode, ModelLoadError with the reason on failure
-        (a reload that fails leaves the old versions serving).
+        `config_json` replaces config.pbtxt and is checked exactly as config.pbtxt is; `files`
+        ({"file:<version>/<name>": bytes}) are written to a fresh directory the model is
+        loaded from (needs `config_json`). Raises Unavailable outside explicit mode,
+        InvalidArgument for a name that cannot name a model directory, ModelLoadError with
+        the reason on failure (a reload that fails leaves the old versions serving).
         """
         self._check_control()
+        _check_name(name)
         if files and config_json is None:
             raise ModelLoadError(
                 f"model '{name}': loading model files needs the 'config' parameter"
@@ -138,8 +150,12 @@ class ModelRepository:
             self._transitions.load(name, old, config_json=config_json, files=files)
 
     def unload(self, name: str) -> None:
-        """Stops serving `name`: UNLOADING, wait for in-flight requests, then UNAVAILABLE."""
+        """Stops serving `name`: UNLOADING, wait for in-flight requests, then UNAVAILABLE.
+
+        Raises InvalidArgument for a name that cannot name a model, NotFound for an unknown one.
+        """
         self._check_control()
+        _check_name(name)
         with self._model_lock(name):
             view = self._snapshot.models.get(name)
             if view is None and name not in self._model_names():
@@ -318,6 +334,12 @@ class ModelRepository:
     def _remove(self, name: str) -> None:
         with self._lock:
             self._snapshot = self._snapshot.without(name)
+
+
+def _check_name(name: str) -> None:
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise InvalidArgument(problem)
 
 
 def _version_number(version: str) -> int | None:

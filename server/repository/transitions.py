@@ -14,7 +14,7 @@ from naiad.errors import ModelLoadError
 from naiad.repository.layout import Fingerprint, ModelDirectories, list_models
 from naiad.repository.loader import LoadPlan, LoadSource, VersionLoader, stop_quietly
 from naiad.repository.types import ModelFactory, ModelState
-from naiad.repository.uploads import remove_tree, write_uploaded_files
+from naiad.repository.uploads import UploadLimits, remove_tree, write_uploaded_files
 from naiad.repository.views import ModelView, VersionView
 
 UNLOADED = "unloaded"
@@ -32,9 +32,11 @@ class Transitions:
         remove: Callable[[str], None],
         *,
         gpu_available: bool,
+        upload_limits: UploadLimits,
     ) -> None:
         self._loader = VersionLoader(factory, gpu_available=gpu_available)
         self._roots = roots
+        self._upload_limits = upload_limits
         self._publish = publish
         self._remove = remove
 
@@ -100,7 +102,7 @@ class Transitions:
         files: Mapping[str, bytes] | None,
     ) -> LoadSource:
         if files:
-            temp_dir = write_uploaded_files(name, files)
+            temp_dir = write_uploaded_files(name, files, self._upload_limits)
             return LoadSource(name, temp_dir, config_json, temp_dir=temp_dir)
         if name in directories.duplicates:
             places = ", ".join(str(p) for p in directories.duplicates[name])
@@ -140,7 +142,11 @@ class Transitions:
                 self._publish(replace(old, fingerprint=stamp))
             raise ModelLoadError(_failure(name, failed) + " (the loaded versions keep serving)")
         versions = dict(sorted(started.items()))
-        self._publish(ModelView(name, versions, fingerprint=stamp, temp_dir=source.temp_dir))
+        temp_dir = source.temp_dir
+        if temp_dir is not None and len(failed) == len(started):
+            remove_tree(temp_dir)  # no version runs from these files
+            temp_dir = None
+        self._publish(ModelView(name, versions, fingerprint=stamp, temp_dir=temp_dir))
         _stop_all(name, old_serving)
         if old is not None and old.temp_dir is not None and old.temp_dir != source.temp_dir:
             remove_tree(old.temp_dir)
