@@ -125,6 +125,10 @@ def check_serving_deployment(deployment: Manifest) -> None:
     assert probes["livenessProbe"]["path"] == "/v2/health/live"
     assert probes["readinessProbe"]["path"] == "/v2/health/ready"
     assert all(probe["port"] == "http" for probe in probes.values())
+    # With --tls-cert the HTTP port speaks only TLS: a plain probe would never pass.
+    scheme = "HTTPS" if flag(args, "tls-cert") else "HTTP"
+    assert all(probe.get("scheme", "HTTP") == scheme for probe in probes.values()), probes
+    check_security_files(deployment)
 
     grace_s = float(flag(args, "grace-s") or 0)
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
@@ -145,6 +149,63 @@ def check_serving_deployment(deployment: Manifest) -> None:
     assert container["resources"]["requests"]["memory"]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["models"]["mountPath"] == flag(args, "model-repository")
+
+
+SECRET_FLAGS = ("tls-cert", "tls-key", "tls-client-ca", "api-keys", "jwt-jwks")
+"""The `naiad serve` flags that name a file the pod must mount from a Secret or ConfigMap."""
+
+
+def check_security_files(deployment: Manifest) -> None:
+    """Each TLS/auth flag names a file in a read-only Secret or ConfigMap volume mounted as a
+    directory: a subPath mount never sees the Secret change, so naiad could not reload it."""
+    spec = deployment["spec"]["template"]["spec"]
+    container = naiad_container(deployment)
+    args = container["args"]
+    mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for name in SECRET_FLAGS:
+        path = flag(args, name)
+        if path is None:
+            continue
+        directory, _, key = path.rpartition("/")
+        assert directory in mounts, f"--{name}={path}: nothing is mounted at {directory}"
+        mount = mounts[directory]
+        assert "subPath" not in mount and "subPathExpr" not in mount, mount
+        assert mount.get("readOnly") is True, mount
+        volume = volumes[mount["name"]]
+        source = volume.get("secret") or volume.get("configMap")
+        assert source is not None, f"--{name}: {volume} is neither a Secret nor a ConfigMap"
+        if "items" in source:
+            assert key in {item["path"] for item in source["items"]}, (name, source)
+        if name in ("tls-key", "api-keys"):  # private: never in a ConfigMap
+            assert "secret" in volume, f"--{name} must come from a Secret"
+    from naiad.security.flags import security_options
+
+    parsed = parse_serve_args(args)
+    try:
+        security_options(parsed)  # naiad's own start-up check: cert with key, JWT with iss/aud
+    except ValueError as exc:
+        raise AssertionError(f"naiad would refuse to start: {exc}") from exc
+    assert parsed.open_health, "the kubelet's probes carry no token: health must stay open"
+
+
+def validate_rendered(manifests: Iterable[Manifest]) -> None:
+    """Every object fits its schema; a ServiceMonitor (a CRD) is checked structurally."""
+    for manifest in manifests:
+        if manifest["kind"] == "ServiceMonitor":
+            check_service_monitor(manifest)
+        else:
+            validate(manifest)
+
+
+def check_service_monitor(monitor: Manifest) -> None:
+    """Prometheus Operator's monitoring.coreos.com/v1 ServiceMonitor, structurally: it scrapes
+    the plain-HTTP metrics port, whatever TLS the other ports have."""
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor["spec"]) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}
+    assert monitor["spec"]["selector"]["matchLabels"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "15s"}
 
 
 def check_selectors(manifests: list[Manifest]) -> None:

@@ -17,7 +17,7 @@ from deploy_support import (
     flag,
     naiad_container,
     render_chart,
-    validate,
+    validate_rendered,
 )
 from helm_python import lint
 
@@ -77,11 +77,7 @@ def rendered(request: pytest.FixtureRequest) -> tuple[str, list[Manifest]]:
 
 def test_every_object_fits_the_kubernetes_schema(rendered: tuple[str, list[Manifest]]) -> None:
     _, manifests = rendered
-    for manifest in manifests:
-        if manifest["kind"] == "ServiceMonitor":  # a Prometheus Operator CRD
-            _check_service_monitor(manifest)
-        else:
-            validate(manifest)
+    validate_rendered(manifests)
 
 
 def test_the_objects_serve_naiad_and_fit_together(rendered: tuple[str, list[Manifest]]) -> None:
@@ -182,23 +178,12 @@ def test_server_flags_reach_naiad() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"tls": {"enabled": True, "secretName": "t"}}, "TLS needs naiad with --tls-cert support"),
-        ({"auth": {"enabled": True, "secretName": "a"}}, "token auth needs naiad with token"),
         ({"modelRepository": {"source": "emptyDir"}}, "needs modelRepository.initContainers"),
         ({"modelRepository": {"source": "s3"}}, "source"),
         ({"autoscaling": {"metric": "latency"}}, "metric"),
     ],
-    ids=["tls", "auth", "emptydir-without-init", "unknown-source", "unknown-metric"],
+    ids=["emptydir-without-init", "unknown-source", "unknown-metric"],
 )
 def test_values_naiad_cannot_honour_fail_the_render(values: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError, match=message):
         render_chart(values)
-
-
-def _check_service_monitor(monitor: Manifest) -> None:
-    """Prometheus Operator's monitoring.coreos.com/v1 ServiceMonitor, structurally."""
-    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert set(monitor["spec"]) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}
-    assert monitor["spec"]["selector"]["matchLabels"]
-    (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "15s"}

@@ -52,16 +52,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-Refuses values this naiad release cannot honour, with the reason, instead of rendering pods
-that would silently ignore them.
+Refuses values that contradict each other or that naiad cannot honour, with the reason,
+instead of rendering pods that would silently ignore them.
 */}}
 {{- define "naiad.checks" -}}
-{{- if .Values.tls.enabled }}
-{{- fail "tls.enabled: TLS needs naiad with --tls-cert support, which this release does not have yet; leave tls.enabled false" }}
-{{- end }}
-{{- if .Values.auth.enabled }}
-{{- fail "auth.enabled: token auth needs naiad with token support, which this release does not have yet; leave auth.enabled false" }}
-{{- end }}
+{{- include "naiad.securityChecks" . }}
 {{- if and (eq .Values.modelRepository.source "emptyDir") (not .Values.modelRepository.initContainers) }}
 {{- fail "modelRepository.source emptyDir needs modelRepository.initContainers that write the repository into the volume \"models\"" }}
 {{- end }}
