@@ -21,6 +21,7 @@ from naiad.observability.listener import HttpListener
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
+from naiad.repository.uploads import MAX_UPLOAD_BYTES
 from naiad.security.server_security import SecurityOptions, ServerSecurity
 from naiad.transport.grpc_server import INT32_MAX, MAX_STREAMS_PER_CONNECTION, GrpcFrontEnd
 
@@ -57,6 +58,8 @@ class ServerOptions:
     """One log line per inference request (logger naiad.access)."""
     otel_tracing: bool = False
     """A span per inference request; needs the OpenTelemetry API (extra `otel`)."""
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    """All files of one RepositoryModelLoad together; more is refused before writing any."""
     security: SecurityOptions = field(default_factory=SecurityOptions)
     """TLS, authentication, authorization and limits (naiad.security)."""
 
@@ -83,6 +86,7 @@ class NaiadServer:
             startup_models=options.startup_models,
             poll_interval_s=options.poll_interval_s,
             gpu_available=gpu_available(),
+            max_upload_bytes=options.max_upload_bytes,
         )
         self.security = ServerSecurity(options.security)
         self.core = Engine(self.repository, strict_readiness=options.strict_readiness)

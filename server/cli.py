@@ -13,6 +13,7 @@ from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
+from naiad.repository.uploads import MAX_UPLOAD_BYTES
 from naiad.security import flags as security_flags
 from naiad.security import keys_command
 
@@ -31,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         startup_models=tuple(args.load_model),
         poll_interval_s=args.repository_poll_secs,
         max_message_bytes=args.max_message_bytes,
+        max_upload_bytes=args.max_upload_bytes,
         grace_s=args.grace_s,
         http_host=args.http_host,
         http_port=args.http_port,
@@ -166,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--repository-poll-secs", type=float, default=15.0)
     serve.add_argument(
         "--max-message-bytes", type=int, default=2**31 - 1, help="largest request accepted"
+    )
+    serve.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=MAX_UPLOAD_BYTES,
+        help="model files one RepositoryModelLoad may upload, all together (default 1 GiB)",
     )
     serve.add_argument("--grace-s", type=float, default=30.0, help="shutdown grace period")
     serve.add_argument(

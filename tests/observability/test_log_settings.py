@@ -98,6 +98,9 @@ async def test_access_log_lines(repository: Path, caplog: pytest.LogCaptureFixtu
     assert by_id["s1"]["status"] == "OK"
 
 
-async def test_no_access_log_means_the_plain_engine(repository: Path) -> None:
+async def test_no_access_log_means_no_access_log_layer(repository: Path) -> None:
+    # Authorization is always there (it audits management calls even without tokens); the
+    # access log only when asked for.
     async with running(repository) as server:
-        assert type(server.engine).__name__ == "Engine"
+        assert type(server.engine).__name__ == "AuthorizationLayer"
+        assert type(server.engine.inner).__name__ == "Engine"  # type: ignore[attr-defined]
