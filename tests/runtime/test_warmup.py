@@ -114,7 +114,7 @@ def test_bytes_file_from_a_config_is_decoded(tmp_path) -> None:
     ("content", "message"),
     [
         (_framed(b"a", b"b", b"c", b"d", b"e"), "bytes left over after 4 elements"),
-        (_framed(b"a", b"b"), "3 elements cannot fit in 10 bytes"),
+        (_framed(b"a", b"b"), "4 elements cannot fit in 10 bytes"),
         (_framed(b"a", b"b", b"c") + b"\x09\x00\x00\x00ab", "element 3 declares 9 bytes"),
     ],
     ids=["too many", "too few", "truncated element"],
