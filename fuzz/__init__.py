@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing (atheris) of the decoders a client reaches; see fuzz/README.md."""

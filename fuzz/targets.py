@@ -1,0 +1,705 @@
+"""Fuzz targets: one function per decoder that a client, or a model config, reaches.
+
+Each target takes the fuzzer's bytes, treats the documented errors of what it drives as the
+answer to bad input, and lets anything else propagate: atheris reports it as a crash. Invariants
+that must hold for every accepted input (round trips, the scheduler's bookkeeping) raise Finding.
+
+fuzz/run.py imports this module inside atheris.instrument_imports, so that the naiad modules
+imported here are instrumented and coverage guides the fuzzer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+
+import atheris
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from naiad import native
+from naiad.config.complete import complete_config
+from naiad.config.convert import build_settings
+from naiad.config.parse import parse_config_json, parse_config_text
+from naiad.config.settings import ModelSettings
+from naiad.config.signature import ModelSignature, TensorSignature
+from naiad.engine.request import InferOutput, InferResponse
+from naiad.engine.validation import admit
+from naiad.errors import NaiadError
+from naiad.observability.listener import HttpListener, Response
+from naiad.transport.infer_codec import decode_request, encode_response
+from naiad.transport.tensor_codec import to_raw
+from naiad_protocol import grpc_service_pb2 as pb
+from naiad_protocol import model_config_pb2 as mc
+from naiad_protocol._wire import DATATYPES, decode_bytes, encode_bytes
+
+
+class Finding(AssertionError):
+    """An invariant broke for an input the code under test accepted."""
+
+
+# Open bugs, each reported with a reproducer. Campaigns skip the inputs that hit them, so that a
+# known bug does not stop every run; NAIAD_FUZZ_KNOWN=<name>,... (or "all") stops skipping.
+KNOWN_ISSUES = {
+    "zero-size-shape": "decode_request: a tensor with a 0 dim passes the element cap (0 elements) "
+    "but numpy refuses to shape it when the other dims overflow its size (shape [0, 2**63-1]): "
+    "ValueError escapes tensor_codec.from_contents/from_raw, not InvalidArgument",
+    "config-int-range": "parse_config_text (config/parse.py) catches only ParseError: an enum "
+    "field given a number outside int32 (input { data_type: 4294967296 }) raises protobuf's "
+    "ValueError, not ModelLoadError",
+    "config-enum-number": "build_settings: an enum number without a name (input { data_type: 99 }, "
+    "which parses) reaches DataType.Name in validate.py and scheduling.py: ValueError escapes, "
+    "not ModelLoadError",
+    "reshape-fit": "admit (engine/validation.py) reshapes to a config reshape holding -1 without "
+    "checking that the element count fits: numpy's ValueError escapes, not InvalidArgument",
+    "timeout-range": "admit accepts a `timeout` above 2**63-1 (uint64_param); Scheduler.enqueue "
+    "then raises TypeError, after ServedModel.submit put the request in its PendingTable",
+    "priority-levels": "config priority_levels is unbounded: scheduler_options builds one "
+    "QueuePolicy per level and the native scheduler allocates per level (5e7 levels: 3.8 GB, 7 s); "
+    "above 2**32-1 SchedulerOptions raises TypeError",
+}
+_UNGUARDED = set(os.environ.get("NAIAD_FUZZ_KNOWN", "").split(","))
+_MAX_LEVELS = 1 << 12
+_INT64_MAX = 2**63 - 1
+_U64 = 2**64 - 1
+
+
+def _known(issue: str) -> bool:
+    """True when inputs that hit `issue` are to be skipped."""
+    return issue not in _UNGUARDED and "all" not in _UNGUARDED
+
+
+def _check(holds: bool, what: str) -> None:
+    if not holds:
+        raise Finding(what)
+
+
+# One fixed pair of models: "fuzz" batches (FP32, INT64, BYTES, a reshape, an optional input),
+# "flat" does not and takes its config from the ONNX signature alone. The element types are
+# onnx.TensorProto's: 1 FLOAT, 2 UINT8, 6 INT32, 7 INT64, 8 STRING, 9 BOOL, 10 FLOAT16.
+SIGNATURES = {
+    "fuzz": ModelSignature(
+        inputs=(
+            TensorSignature("x", 1, (-1, 4)),
+            TensorSignature("ids", 7, (-1, -1)),
+            TensorSignature("text", 8, (-1, 1)),
+            TensorSignature("r", 1, (-1, -1, -1)),
+        ),
+        outputs=(TensorSignature("y", 1, (-1, 2)), TensorSignature("label", 8, (-1, 1))),
+        optional_inputs=(TensorSignature("bias", 1, (-1, 4)),),
+    ),
+    "flat": ModelSignature(
+        inputs=(
+            TensorSignature("a", 2, (2, 3)),
+            TensorSignature("b", 9, (-1,)),
+            TensorSignature("h", 10, (3,)),
+            TensorSignature("s", 8, (-1, -1)),
+        ),
+        outputs=(TensorSignature("o", 6, (2, 3)),),
+    ),
+}
+# Every part of a config that validation reads, for the config targets' seeds.
+FULL_CONFIG_TEXT = """
+name: "fuzz" platform: "onnxruntime_onnx" max_batch_size: 4
+version_policy { specific { versions: [1, 2] } }
+input { name: "x" data_type: TYPE_FP32 dims: [4] }
+input { name: "ids" data_type: TYPE_INT64 dims: [-1] }
+input { name: "text" data_type: TYPE_STRING dims: [1] }
+input { name: "r" data_type: TYPE_FP32 dims: [2, 3] reshape { shape: [3, 2] } }
+output { name: "y" data_type: TYPE_FP32 dims: [2] }
+instance_group { name: "g" count: 2 kind: KIND_CPU }
+instance_group { count: 1 kind: KIND_GPU gpus: [0] }
+dynamic_batching {
+  preferred_batch_size: [2, 4] max_queue_delay_microseconds: 500 preserve_ordering: true
+  priority_levels: 2 default_priority_level: 1
+  default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 10 }
+  priority_queue_policy { key: 2 value { allow_timeout_override: true max_queue_size: 8 } }
+}
+optimization {
+  graph { level: 1 }
+  execution_accelerators {
+    gpu_execution_accelerator {
+      name: "tensorrt" parameters { key: "precision_mode" value: "FP16" }
+    }
+    cpu_execution_accelerator { name: "openvino" }
+  }
+}
+parameters { key: "intra_op_thread_count" value { string_value: "2" } }
+parameters { key: "execution_mode" value { string_value: "1" } }
+model_warmup {
+  name: "w" batch_size: 2 count: 3
+  inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] random_data: true } }
+  inputs { key: "ids" value { data_type: TYPE_INT64 dims: [3] zero_data: true } }
+  inputs { key: "text" value { data_type: TYPE_STRING dims: [1] input_data_file: "t" } }
+  inputs { key: "r" value { data_type: TYPE_FP32 dims: [2, 3] zero_data: true } }
+}
+response_cache { enable: false }
+"""
+CONFIG_TEXT = """
+max_batch_size: 8
+input [
+  { name: "x" data_type: TYPE_FP32 dims: [4] },
+  { name: "ids" data_type: TYPE_INT64 dims: [-1] },
+  { name: "text" data_type: TYPE_STRING dims: [1] },
+  { name: "r" data_type: TYPE_FP32 dims: [-1, 3] reshape { shape: [2, -1] } },
+  { name: "bias" data_type: TYPE_FP32 dims: [4] optional: true }
+]
+dynamic_batching {
+  max_queue_delay_microseconds: 100
+  priority_levels: 3
+  default_priority_level: 2
+  default_queue_policy { max_queue_size: 4 default_timeout_microseconds: 1000 }
+  priority_queue_policy { key: 1 value { timeout_action: DELAY max_queue_size: 2 } }
+}
+"""
+
+
+def _settings(config: pb.ModelConfig | None, name: str) -> ModelSettings:
+    signature = SIGNATURES[name]
+    completed = complete_config(config, signature, name=name)
+    return build_settings(completed, signature, version=1, model_path=f"/fuzz/{name}/1/model.onnx")
+
+
+MODELS = {
+    "fuzz": _settings(parse_config_text(CONFIG_TEXT, model="fuzz"), "fuzz"),
+    "flat": _settings(None, "flat"),
+}
+_SCHEDULERS = {
+    name: native.Scheduler(
+        native.scheduler_options(s.batching, s.max_batch_size), native.ManualClock(10**9)
+    )
+    for name, s in MODELS.items()
+}
+_task_ids = iter(range(1, 2**63))
+
+
+def _unshapeable(shape: list[int]) -> bool:
+    """A zero-element shape numpy cannot make: its other dims overflow 2**63 bytes."""
+    return 0 in shape and math.prod(d for d in shape if d > 0) * 16 >= 2**63
+
+
+def _misfits_reshape(request_inputs: list, settings: ModelSettings) -> bool:
+    for tensor in request_inputs:
+        spec = settings.input(tensor.name)
+        if spec is None or spec.reshape is None or -1 not in spec.reshape:
+            continue
+        item = tensor.shape[1:] if settings.batches else tensor.shape
+        fixed = math.prod(d for d in spec.reshape if d != -1)
+        if math.prod(item) % fixed:
+            return True
+    return False
+
+
+def _infer(message: pb.ModelInferRequest) -> None:
+    """The path of a ModelInferRequest: decode, admission against a model, the native queue,
+    and the response codec on what was decoded."""
+    try:
+        request = decode_request(message)
+    except NaiadError:
+        return
+    except ValueError:
+        if _known("zero-size-shape") and any(_unshapeable(t.shape) for t in message.inputs):
+            return
+        raise
+    for tensor, raw in zip(request.inputs, message.raw_input_contents, strict=False):
+        _check(to_raw(tensor.datatype, tensor.data) == raw, f"raw of '{tensor.name}' changed")
+    settings = MODELS.get(request.model_name, MODELS["fuzz"])
+    try:
+        admission = admit(request, settings)
+    except NaiadError:
+        return
+    except ValueError:
+        if _known("reshape-fit") and _misfits_reshape(request.inputs, settings):
+            return
+        raise
+    scheduler = _SCHEDULERS[settings.name]
+    levels = max(1, settings.batching.priority_levels)
+    task_id = next(_task_ids)
+    # As ServedModel.submit queues an admitted request.
+    args = (task_id, admission.rows, admission.shape_key, min(admission.priority, levels))
+    try:
+        result = scheduler.enqueue(*args, admission.timeout_us)
+    except TypeError:
+        if _known("timeout-range") and admission.timeout_us > _INT64_MAX:
+            return
+        raise
+    if result is native.EnqueueResult.OK:
+        _check(scheduler.cancel(task_id), "an admitted task was not queued")
+    outputs = [InferOutput(t.name, t.datatype, t.data) for t in request.inputs]
+    answer = encode_response(InferResponse(request.model_name, "1", request.id, outputs))
+    _check(len(answer.raw_output_contents) == len(outputs), "one raw output per output")
+
+
+def grpc_infer_request(data: bytes) -> None:
+    """A ModelInferRequest as it arrives on the wire."""
+    try:
+        message = pb.ModelInferRequest.FromString(data)
+    except DecodeError:
+        return
+    _infer(message)
+
+
+_NAMES = ["x", "ids", "text", "r", "bias", "a", "b", "h", "s", "y", "o", ""]
+_WIRE_NAMES = [t.wire for t in DATATYPES] + ["BF16", "fp32", ""]
+_PARAMETER_KEYS = ["priority", "timeout", "sequence_id", "triton_enable_empty_final_response"]
+_DIMS = [-1, 0, 1, 2, 3, 4, 5, 6, 8, 9, 2**31, 2**62, -(2**63)]
+
+
+def _pick_int(fdp: atheris.FuzzedDataProvider, common: list[int], lo: int, hi: int) -> int:
+    if fdp.ConsumeBool():
+        return int(fdp.PickValueInList(common))
+    return int(fdp.ConsumeIntInRange(lo, hi))
+
+
+def _fill_contents(fdp: atheris.FuzzedDataProvider, tensor: pb.InferInputTensor) -> bytes | None:
+    """Gives `tensor` typed contents, or returns its raw contents; mostly of the right size."""
+    row = next((t for t in DATATYPES if t.wire == tensor.datatype), DATATYPES[0])
+    count = math.prod(tensor.shape) if all(d >= 0 for d in tensor.shape) else 1
+    if not fdp.ConsumeBool() or count > 1024:
+        count = fdp.ConsumeIntInRange(0, 8)
+    if fdp.ConsumeBool():
+        if row.wire == "BYTES":
+            return encode_bytes(
+                [fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 8)) for _ in range(count)]
+            )
+        if fdp.ConsumeProbability() < 0.9:
+            return fdp.ConsumeBytes(count * row.itemsize)
+        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 64))
+    field = row.contents or "fp32_contents"
+    if fdp.ConsumeProbability() < 0.1:
+        field = fdp.PickValueInList(list(pb.InferTensorContents.DESCRIPTOR.fields_by_name))
+    values = getattr(tensor.contents, field)
+    for _ in range(count):
+        if field == "bytes_contents":
+            values.append(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 8)))
+        elif field == "bool_contents":
+            values.append(fdp.ConsumeBool())
+        elif field in ("fp32_contents", "fp64_contents"):
+            values.append(fdp.ConsumeRegularFloat())
+        else:
+            bits = 64 if "64" in field else 32
+            signed = not field.startswith("uint")
+            lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+            values.append(_pick_int(fdp, [0, 1, -1 if signed else 2, 255, 256, 70000], lo, hi))
+    return None
+
+
+def grpc_infer_structured(data: bytes) -> None:
+    """A ModelInferRequest built field by field, so that most inputs get past protobuf parsing
+    and reach the shape, type and size checks."""
+    fdp = atheris.FuzzedDataProvider(data)
+    message = pb.ModelInferRequest(
+        model_name=fdp.PickValueInList(["fuzz", "flat", "other"]),
+        id=fdp.ConsumeUnicodeNoSurrogates(4),
+    )
+    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+        key = fdp.PickValueInList([*_PARAMETER_KEYS, "triton_x", fdp.ConsumeUnicodeNoSurrogates(6)])
+        param = message.parameters[key]
+        which = fdp.ConsumeIntInRange(0, 5)
+        if which == 1:
+            param.bool_param = fdp.ConsumeBool()
+        elif which == 2:
+            param.int64_param = _pick_int(fdp, [0, 1, 2, 3, 4, -1], -(2**63), _INT64_MAX)
+        elif which == 3:
+            param.string_param = fdp.ConsumeUnicodeNoSurrogates(4)
+        elif which == 4:
+            param.double_param = fdp.ConsumeFloat()
+        elif which == 5:
+            param.uint64_param = _pick_int(fdp, [0, 1, 2, 3, 2**63], 0, _U64)
+    raws: list[bytes | None] = []
+    for _ in range(fdp.ConsumeIntInRange(0, 6)):
+        tensor = message.inputs.add(
+            name=fdp.PickValueInList(_NAMES), datatype=fdp.PickValueInList(_WIRE_NAMES)
+        )
+        tensor.shape.extend(
+            _pick_int(fdp, _DIMS, -(2**63), _INT64_MAX) for _ in range(fdp.ConsumeIntInRange(0, 4))
+        )
+        if fdp.ConsumeProbability() < 0.05:
+            tensor.parameters["shared_memory_region"].string_param = "r"
+        raws.append(_fill_contents(fdp, tensor))
+    if raws and fdp.ConsumeProbability() < 0.9 and any(r is not None for r in raws):
+        message.raw_input_contents.extend(r if r is not None else b"" for r in raws)
+    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+        message.outputs.add(name=fdp.PickValueInList(_NAMES))
+    _infer(message)
+
+
+def bytes_tensor(data: bytes) -> None:
+    """decode_bytes of a fuzzed buffer, element count and element cap: ValueError for a
+    malformed buffer, OverflowError only for an element over the cap; what decodes re-encodes
+    to the same bytes."""
+    fdp = atheris.FuzzedDataProvider(data)
+    count = _pick_int(fdp, [0, 1, 2, 3, 4, 7, 8, 16, -1, 2**40, 2**62], -(2**63), _INT64_MAX)
+    max_length = _pick_int(fdp, [-1, -1, 0, 1, 2, 3, 8], -(2**63), _INT64_MAX)
+    raw = fdp.ConsumeBytes(atheris.ALL_REMAINING)
+    try:
+        out = decode_bytes(raw, count, max_length)
+    except ValueError:
+        return
+    except OverflowError:
+        _check(max_length >= 0, "OverflowError without an element cap")
+        return
+    _check(out.shape == (count,), f"decoded shape {out.shape} for {count} elements")
+    _check(all(type(e) is bytes for e in out), "an element is not bytes")
+    _check(max_length < 0 or all(len(e) <= max_length for e in out), "an element over the cap")
+    _check(encode_bytes(out) == raw, "decode then encode changed the bytes")
+
+
+def _config(parse: Callable[[str], pb.ModelConfig], data: bytes) -> None:
+    try:
+        text = data.decode("utf-8")  # as read_config_file reads it
+    except UnicodeDecodeError:
+        return
+    try:
+        raw = parse(text)
+    except NaiadError:
+        return
+    except ValueError as exc:
+        if _known("config-int-range") and "out of range" in str(exc):
+            return
+        raise
+    if _known("priority-levels") and raw.dynamic_batching.priority_levels > _MAX_LEVELS:
+        return
+    try:
+        settings = _settings(raw, "fuzz")
+    except NaiadError:
+        return
+    except ValueError as exc:
+        if _known("config-enum-number") and "has no name defined" in str(exc):
+            return
+        raise
+    # Validated settings must make options the native scheduler accepts.
+    options = native.scheduler_options(settings.batching, settings.max_batch_size)
+    native.Scheduler(options, native.ManualClock()).close()
+
+
+def config_text(data: bytes) -> None:
+    """config.pbtxt text: parse, completion from a fixed ONNX signature, validation, conversion
+    to settings and to native scheduler options."""
+    _config(lambda text: parse_config_text(text, model="fuzz"), data)
+
+
+def config_json(data: bytes) -> None:
+    """The JSON ModelConfig of a RepositoryModelLoad request, through the same load path."""
+    _config(lambda text: parse_config_json(text, model="fuzz"), data)
+
+
+# naiad.native re-exports neither QueuePolicy nor TimeoutAction; options need both.
+_binding = native._native
+_TIMEOUT_ACTIONS = list(_binding.TimeoutAction.__members__.values())
+_FAILURES = list(native.FailureReason.__members__.values())
+_U32 = [0, 1, 2, 3, 4, 8, 64, 2**32 - 1]
+
+
+def _options(fdp: atheris.FuzzedDataProvider) -> native.SchedulerOptions | None:
+    levels = _pick_int(fdp, [0, 1, 2, 3, 8], -1, 2**32)
+    if _known("priority-levels") and levels > _MAX_LEVELS:
+        return None
+    policies = []
+    if fdp.ConsumeBool():
+        for _ in range(fdp.PickValueInList([levels, max(levels - 1, 0), levels + 1, 1])):
+            policies.append(
+                _binding.QueuePolicy(
+                    timeout_action=fdp.PickValueInList(_TIMEOUT_ACTIONS),
+                    default_timeout_us=_pick_int(fdp, [0, 1, 50, 10**6], -1, 2**63),
+                    allow_timeout_override=fdp.ConsumeBool(),
+                    max_queue_size=_pick_int(fdp, [0, 1, 2, 5], -1, 2**32),
+                )
+            )
+    return native.SchedulerOptions(
+        max_batch_size=_pick_int(fdp, [0, 1, 2, 4, 8, 64], -1, 2**32),
+        batching_enabled=fdp.ConsumeBool(),
+        max_queue_delay_us=_pick_int(fdp, [0, 1, 100, 10**4], -(2**63), 2**63),
+        preferred_batch_sizes=[
+            _pick_int(fdp, _U32, -1, 2**32) for _ in range(fdp.ConsumeIntInRange(0, 3))
+        ],
+        preserve_ordering=fdp.ConsumeBool(),
+        priority_levels=levels,
+        default_priority_level=_pick_int(fdp, [0, 1, 2, 3, 9], -1, 2**32),
+        queue_policies=policies,
+    )
+
+
+def native_scheduler(data: bytes) -> None:
+    """The native scheduler through its binding: fuzzed options (in and out of range), then
+    fuzzed calls on a ManualClock; every enqueued task must end exactly once."""
+    fdp = atheris.FuzzedDataProvider(data)
+    try:
+        options = _options(fdp)
+        if options is None:
+            return
+        clock = native.ManualClock(_pick_int(fdp, [0, 10**9], 0, 2**62))  # -1 means never
+        scheduler = native.Scheduler(options, clock)
+    except (ValueError, TypeError):  # the binding's documented errors
+        return
+    max_rows, batching = options.max_batch_size, options.batching_enabled
+    queued: dict[int, int] = {}  # task id -> shape key
+    in_flight: set[int] = set()
+    ended = enqueued = 0
+
+    def take(batch: native.Batch | None) -> None:
+        nonlocal ended
+        if batch is None:
+            return
+        ids = batch.task_ids
+        _check(0 < batch.rows <= max_rows and len(ids) > 0, f"bad batch {batch!r}")
+        _check(batching or len(ids) == 1, "a batch of several tasks with batching disabled")
+        for task_id in ids:
+            _check(queued.pop(task_id, None) == batch.shape_key, f"task {task_id} not queued")
+        in_flight.add(batch.batch_id)
+        ended += len(ids)
+
+    for _ in range(64):
+        if not fdp.remaining_bytes():
+            break
+        op = fdp.ConsumeIntInRange(0, 8)
+        try:
+            if op == 0:
+                task_id = _pick_int(fdp, [1, 2, 3, 4, 5], -1, 2**64)
+                key = _pick_int(fdp, [0, 1, _U64], 0, _U64)
+                result = scheduler.enqueue(
+                    task_id,
+                    _pick_int(fdp, [1, 2, 3, 8], -1, 2**32),
+                    key,
+                    _pick_int(fdp, [0, 1, 2, 3], -1, 2**32),
+                    _pick_int(fdp, [0, 1, 100, 10**6], -1, 2**63),
+                )
+                if result is native.EnqueueResult.OK:
+                    queued[task_id] = key
+                    enqueued += 1
+            elif op == 1:
+                task_id = _pick_int(fdp, [1, 2, 3, 4, 5], 0, _U64)
+                if scheduler.cancel(task_id):
+                    _check(queued.pop(task_id, None) is not None, f"cancelled unknown {task_id}")
+                    ended += 1
+            elif op == 2:
+                take(scheduler.try_next_batch())
+            elif op == 3:
+                batch_id = fdp.PickValueInList([*in_flight, 0, _U64])
+                durations = [_pick_int(fdp, [0, 1, 10**6], -1, 2**62) for _ in range(3)]
+                scheduler.finish_batch(batch_id, fdp.ConsumeBool(), *durations)
+                in_flight.discard(batch_id)
+            elif op == 4:
+                clock.advance_us(_pick_int(fdp, [1, 50, 100, 1000, 10**6], 0, 10**9))
+            elif op == 5:
+                wakeup = scheduler.next_wakeup_ns()
+                _check(wakeup == -1 or wakeup >= clock.now_ns(), f"next_wakeup_ns {wakeup}")
+                if clock.now_ns() < wakeup < 2**62:  # a saturated deadline is INT64_MAX
+                    clock.set_ns(wakeup)
+            elif op == 6:
+                scheduler.record_failure(
+                    fdp.PickValueInList(_FAILURES), fdp.ConsumeIntInRange(0, 9)
+                )
+            elif op == 7:
+                stats = scheduler.stats()
+                counts = {stats.compute_input_count, stats.compute_infer_count}
+                _check(counts == {stats.compute_output_count}, "compute counts differ")
+                _check(sum(stats.pending_by_level) == stats.num_pending, "pending by level")
+            else:
+                scheduler.close()
+        except (ValueError, TypeError):
+            pass
+    scheduler.close()
+    for _ in range(enqueued + 1):
+        batch = scheduler.try_next_batch()
+        if batch is None:
+            break
+        take(batch)
+    _check(scheduler.num_pending == 0, "tasks left after a closed scheduler drained")
+    for _ in range(enqueued + 1):
+        expired = scheduler.wait_expired()  # returns at once: closed and drained
+        if not expired:
+            break
+        ended += len(expired)
+    _check(ended == enqueued, f"{enqueued} tasks enqueued, {ended} ended")
+    for batch_id in in_flight:
+        scheduler.finish_batch(batch_id, True)
+    _check(scheduler.stats().num_in_flight == 0, "batches still in flight")
+
+
+_STATUSES = {200, 400, 404, 405, 413, 431}
+_ANSWER_TIMEOUT_S = 2.0
+_CHECK_EVERY = 256
+
+
+class _Listener:
+    """One HttpListener on 127.0.0.1:0, on an event loop this module drives; no other thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.errors: list[dict] = []
+        self.loop.set_exception_handler(lambda _loop, context: self.errors.append(context))
+        self.listener = HttpListener("127.0.0.1", 0, self._route, "fuzz")
+        self.loop.run_until_complete(self.listener.start())
+        self.inputs = 0
+        self.fds = len(os.listdir("/proc/self/fd"))
+
+    async def _route(self, path: str) -> Response | None:
+        return Response(200, b"live") if path == "/v2/health/live" else None
+
+    async def _send(self, data: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.listener.port)
+        try:
+            with contextlib.suppress(ConnectionError):
+                writer.write(data)
+                await writer.drain()
+                writer.write_eof()
+            with contextlib.suppress(ConnectionError):
+                return await reader.read()
+            return b""
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    def exchange(self, data: bytes) -> bytes:
+        answer = self.loop.run_until_complete(asyncio.wait_for(self._send(data), _ANSWER_TIMEOUT_S))
+        _check(not self.errors, f"the listener failed: {self.errors}")
+        return answer
+
+    def check_health(self) -> None:
+        answer = self.exchange(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        _check(answer.startswith(b"HTTP/1.1 200 OK\r\n"), f"health check answered {answer[:80]!r}")
+        _check(answer.endswith(b"\r\n\r\nlive"), f"health check body {answer[-40:]!r}")
+        self.loop.run_until_complete(asyncio.sleep(0.01))  # let closed connections go
+        fds = len(os.listdir("/proc/self/fd"))
+        _check(fds <= self.fds + 8, f"{fds} open descriptors, {self.fds} at start")
+
+
+_listener: _Listener | None = None
+
+
+def http_head(data: bytes) -> None:
+    """Raw bytes on a TCP connection to the HTTP listener of server/observability/listener.py
+    (its request-head parser is inline in HttpListener, not callable alone), then EOF; every
+    answer must be well formed, and a health check must still pass every few hundred inputs."""
+    global _listener
+    if _listener is None:
+        logging.getLogger("naiad").setLevel(logging.CRITICAL)
+        _listener = _Listener()
+    answer = _listener.exchange(data)
+    for status in re.findall(rb"(?:^|\r\n\r\n)HTTP/1\.1 (\d{3}) ", answer):
+        _check(int(status) in _STATUSES, f"status {status!r} for {data[:80]!r}")
+    _check(not answer or answer.startswith(b"HTTP/1.1 "), f"malformed answer {answer[:80]!r}")
+    _listener.inputs += 1
+    if _listener.inputs % _CHECK_EVERY == 0:
+        _listener.check_health()
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "grpc_infer_request": grpc_infer_request,
+    "grpc_infer_structured": grpc_infer_structured,
+    "bytes_tensor": bytes_tensor,
+    "http_head": http_head,
+    "config_text": config_text,
+    "config_json": config_json,
+    "native_scheduler": native_scheduler,
+}
+
+
+def selftest_crash(data: bytes) -> None:
+    """Fails on inputs starting with b"crash": tests/fuzz checks that the harness reports it."""
+    if data.startswith(b"crash"):
+        raise Finding("selftest_crash was given a crashing input")
+
+
+def selftest_hang(data: bytes) -> None:
+    """Hangs on inputs starting with b"hang", for the harness's hang detection."""
+    if data.startswith(b"hang"):
+        time.sleep(60)
+
+
+SELFTESTS: dict[str, Callable[[bytes], None]] = {
+    "selftest_crash": selftest_crash,
+    "selftest_hang": selftest_hang,
+}
+
+# Seeds for an empty corpus: one well-formed input per target, from which mutations start.
+
+
+def _seed_requests() -> list[bytes]:
+    fuzz = pb.ModelInferRequest(model_name="fuzz", id="1")
+    fuzz.parameters["priority"].int64_param = 1
+    fuzz.parameters["timeout"].uint64_param = 100
+    for name, datatype, shape, raw in [
+        ("x", "FP32", [1, 4], bytes(16)),
+        ("ids", "INT64", [1, 2], bytes(16)),
+        ("text", "BYTES", [1, 1], encode_bytes([b"hi"])),
+        ("r", "FP32", [1, 2, 3], bytes(24)),
+    ]:
+        fuzz.inputs.add(name=name, datatype=datatype, shape=shape)
+        fuzz.raw_input_contents.append(raw)
+    fuzz.outputs.add(name="y")
+    flat = pb.ModelInferRequest(model_name="flat")
+    flat.inputs.add(name="a", datatype="UINT8", shape=[2, 3]).contents.uint_contents.extend(
+        range(6)
+    )
+    flat.inputs.add(name="b", datatype="BOOL", shape=[2]).contents.bool_contents.extend([1, 0])
+    flat.inputs.add(name="s", datatype="BYTES", shape=[1, 1]).contents.bytes_contents.append(b"")
+    return [fuzz.SerializeToString(), flat.SerializeToString()]
+
+
+def seeds(target: str) -> list[bytes]:
+    """Well-formed inputs for `target`, from which mutations start when a corpus is empty."""
+    if target == "grpc_infer_request":
+        return _seed_requests()
+    if target == "http_head":
+        return [
+            b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /metrics?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\nGET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        ]
+    if target == "config_text":
+        return [CONFIG_TEXT.encode(), FULL_CONFIG_TEXT.encode()]
+    if target == "config_json":
+        texts = (CONFIG_TEXT, FULL_CONFIG_TEXT)
+        configs = (parse_config_text(text, model="fuzz") for text in texts)
+        return [json_format.MessageToJson(config).encode() for config in configs]
+    if target == "selftest_crash":
+        return [b"crash!"]
+    if target == "selftest_hang":
+        return [b"hang"]
+    return [bytes(64), bytes(range(256))]
+
+
+def dictionary(target: str) -> list[bytes]:
+    """Tokens worth splicing into `target`'s inputs: the config's field and enum names, the
+    HTTP words the listener reads."""
+    if target in ("config_text", "config_json"):
+        names: set[str] = set()
+        for message in mc.DESCRIPTOR.message_types_by_name.values():
+            names.update(_names_in(message, json=target == "config_json"))
+        return sorted(name.encode() for name in names)
+    if target == "http_head":
+        return [
+            b"GET ",
+            b"HEAD ",
+            b" HTTP/1.1\r\n",
+            b" HTTP/1.0\r\n",
+            b"\r\n\r\n",
+            b"Connection: close",
+            b"Connection: keep-alive",
+            b"Content-Length: ",
+            b"Transfer-Encoding: chunked",
+            b"/v2/health/live",
+            b"/metrics",
+        ]
+    return []
+
+
+def _names_in(message: object, *, json: bool) -> set[str]:
+    names = set()
+    for field in message.fields:  # type: ignore[attr-defined]
+        names.add(f'"{field.json_name}"' if json else field.name)
+    for enum in message.enum_types:  # type: ignore[attr-defined]
+        names.update(value.name for value in enum.values)
+    for nested in message.nested_types:  # type: ignore[attr-defined]
+        names |= _names_in(nested, json=json)
+    return names
