@@ -1,0 +1,1 @@
+"""Security tests: TLS, mutual TLS and transport limits; certs.py makes the certificates."""
