@@ -155,3 +155,17 @@ async def test_streams_per_connection_are_advertised_and_bounded() -> None:
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
             for watch in watches:
                 watch.cancel()
+
+
+async def test_a_connection_that_never_finishes_its_handshake_is_cut_off() -> None:
+    policy = ConnectionPolicy(handshake_timeout_ms=200)
+    async with front_end(connections=policy) as front:
+        started = time.monotonic()
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)  # no preface
+        try:
+            await asyncio.wait_for(reader.read(), 5)  # the server's SETTINGS, then EOF
+            assert time.monotonic() - started >= 0.19
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
