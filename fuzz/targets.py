@@ -32,7 +32,7 @@ from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import admit
 from naiad.errors import NaiadError
-from naiad.observability.listener import HttpListener, Response
+from naiad.observability.listener import HttpListener, RequestHead, Response
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.tensor_codec import to_raw
 from naiad_protocol import grpc_service_pb2 as pb
@@ -540,8 +540,8 @@ class _Listener:
         self.inputs = 0
         self.fds = len(os.listdir("/proc/self/fd"))
 
-    async def _route(self, path: str) -> Response | None:
-        return Response(200, b"live") if path == "/v2/health/live" else None
+    async def _route(self, head: RequestHead) -> Response | None:
+        return Response(200, b"live") if head.path == "/v2/health/live" else None
 
     async def _send(self, data: bytes) -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.listener.port)

@@ -106,7 +106,7 @@ class NaiadServer:
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
-            routes = HealthRoutes(self.engine)
+            routes = HealthRoutes(self.engine, self.security.guard)
             self.front_ends.append(
                 HttpListener(host, options.http_port, routes, "http", tls=self.security.tls)
             )

@@ -72,10 +72,6 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
 
 
-Route = Callable[[str], Awaitable[Response | None]]
-"""Answers a GET for a path (query string removed), or None when the path is not its own."""
-
-
 @dataclass(frozen=True)
 class RequestHead:
     """A parsed request line and header fields."""
@@ -101,6 +97,10 @@ class RequestHead:
     def has_body(self) -> bool:
         return "transfer-encoding" in self.headers or self.headers.get("content-length", "0") != "0"
 
+
+Route = Callable[[RequestHead], Awaitable[Response | None]]
+"""Answers a GET for a request head (its `path` has no query string), or None when the path
+is not its own."""
 
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TARGET = frozenset(range(0x21, 0x7F))
@@ -304,7 +304,7 @@ class HttpListener:
         elif head.method not in ("GET", "HEAD"):
             response = Response(HTTPStatus.METHOD_NOT_ALLOWED)
         else:
-            response = await self._answer(head.path)
+            response = await self._answer(head)
         await self._write(writer, response, head.keep_alive, head_only=head.method == "HEAD")
         return head.keep_alive
 
@@ -318,11 +318,11 @@ class HttpListener:
         async with asyncio.timeout(self._limits.head_timeout_s):
             return first + await reader.readuntil(b"\r\n\r\n")
 
-    async def _answer(self, path: str) -> Response:
+    async def _answer(self, head: RequestHead) -> Response:
         try:
-            response = await self._route(path)
+            response = await self._route(head)
         except Exception:
-            log.exception("%s listener failed to answer %s", self.name, path)
+            log.exception("%s listener failed to answer %s", self.name, head.path)
             return Response(HTTPStatus.INTERNAL_SERVER_ERROR)
         return response if response is not None else Response(HTTPStatus.NOT_FOUND)
 

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from naiad.observability.collector import NaiadCollector
 from naiad.observability.exposition import CONTENT_TYPE, render
 from naiad.observability.ledger import StatsLedger
-from naiad.observability.listener import Response
+from naiad.observability.listener import RequestHead, Response
 from naiad.repository.manager import ModelRepository
 
 METRICS_PATH = "/metrics"
@@ -32,8 +32,8 @@ class MetricsRoute:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
 
-    async def __call__(self, path: str) -> Response | None:
-        if path != METRICS_PATH:
+    async def __call__(self, head: RequestHead) -> Response | None:
+        if head.path != METRICS_PATH:
             return None
         # Off the event loop: reading /proc and every scheduler's stats must not stall gRPC.
         body = await asyncio.to_thread(render, self._registry)

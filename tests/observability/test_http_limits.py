@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 from security.certs import make_pki
 
-from naiad.observability.listener import HttpLimits, HttpListener, Response, parse_head
+from naiad.observability.listener import HttpLimits, HttpListener, RequestHead, Response, parse_head
 from naiad.security.tls import ServerTls, TlsFiles
 
 BIG = 16 * 1024 * 1024
 """More than any loopback socket buffers, so an answer this size waits on its reader."""
 
 
-async def route(path: str) -> Response | None:
-    if path == "/big":
+async def route(head: RequestHead) -> Response | None:
+    if head.path == "/big":
         return Response(HTTPStatus.OK, b"x" * BIG)
     return Response(HTTPStatus.OK, b"ok")
 

@@ -11,12 +11,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from naiad.engine.engine import Engine
 from naiad.observability.exposition import render
-from naiad.observability.listener import HttpListener, Response
+from naiad.observability.listener import HttpListener, RequestHead, Response
 from naiad.repository.types import ModelState
 from naiad.repository.views import ModelView, Snapshot, VersionView
 
 
-async def _route(path: str) -> Response | None:
+async def _route(head: RequestHead) -> Response | None:
+    path = head.path
     if path == "/hello":
         return Response(HTTPStatus.OK, b"hi")
     if path == "/boom":

@@ -163,3 +163,33 @@ async def test_http_model_readiness_needs_a_token_when_auth_is_on(repo, keys) ->
         assert (await http_get(address, "/v2/health/ready"))[0] == 200
         status, body = await http_get(address, "/v2/models/fast/ready")
         assert status == 401 and b"bearer token" in body
+        token = f"Bearer {SECRET}"
+        assert await _get_with(address, "/v2/models/fast/ready", token) == 200
+        assert await _get_with(address, "/v2/models/fast/ready", "Bearer naiad_wrong") == 401
+
+
+async def test_health_can_require_a_token_too(repo, keys) -> None:
+    security = SecurityOptions(api_keys=keys, open_health=False)
+    async with running(repo, security=security) as server:
+        address = server.addresses["http"]
+        assert (await http_get(address, "/v2/health/live"))[0] == 401
+        assert await _get_with(address, "/v2/health/ready", f"Bearer {SECRET}") == 200
+        async for stub in stub_for(server):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ServerLive(pb.ServerLiveRequest())
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert (await stub.ServerReady(pb.ServerReadyRequest(), metadata=TOKEN)).ready
+
+
+async def _get_with(address: str, path: str, authorization: str) -> int:
+    host, _, port = address.rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n"
+        writer.write((request + "Connection: close\r\n\r\n").encode())
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(raw.split(b" ")[1])

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from naiad.engine.layers import EngineLayer
-from naiad.observability.listener import HttpListener, Response
+from naiad.observability.listener import HttpListener, RequestHead, Response
 from naiad.security.tls import ServerTls, TlsFiles
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
 from naiad_protocol import grpc_service_pb2 as pb
@@ -150,8 +150,8 @@ async def test_grpc_serves_renewed_files_to_new_connections(pki: Pki, caplog) ->
 # HTTP
 
 
-async def route(path: str) -> Response | None:
-    return Response(HTTPStatus.OK, path.encode())
+async def route(head: RequestHead) -> Response | None:
+    return Response(HTTPStatus.OK, head.path.encode())
 
 
 @asynccontextmanager
