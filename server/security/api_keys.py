@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 import time
 import tomllib
@@ -145,5 +146,10 @@ class ApiKeys:
 def key_entry(identity: str, secret: str, scopes: list[str]) -> str:
     """The TOML entry for a new key (what `naiad keys new` prints)."""
     Scopes.parse(scopes)  # refuse a typo now rather than when the server reads the file
-    listed = ", ".join(f'"{scope}"' for scope in scopes)
-    return f'[[keys]]\nid = "{identity}"\nsha256 = "{hash_secret(secret)}"\nscopes = [{listed}]\n'
+    # JSON string syntax is valid TOML basic-string syntax: quotes, backslashes and control
+    # characters come out escaped.
+    listed = ", ".join(json.dumps(scope) for scope in scopes)
+    return (
+        f'[[keys]]\nid = {json.dumps(identity)}\nsha256 = "{hash_secret(secret)}"\n'
+        f"scopes = [{listed}]\n"
+    )

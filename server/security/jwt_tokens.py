@@ -50,8 +50,10 @@ class _KeySet:
         jwt = _jwt()
         try:
             document = json.loads(text)
+            if not isinstance(document, dict):
+                raise ValueError("the top level is not an object")
             keys = jwt.PyJWKSet.from_dict(document).keys
-        except (json.JSONDecodeError, jwt.PyJWKSetError, jwt.PyJWKError) as exc:
+        except (ValueError, jwt.PyJWKSetError, jwt.PyJWKError) as exc:
             raise ValueError(f"not a usable JSON Web Key Set: {exc}") from None
         self.by_id = {key.key_id: key for key in keys if key.key_id}
         self.only = keys[0] if len(keys) == 1 else None
@@ -110,13 +112,33 @@ class JwtVerifier:
                 algorithms=[key.algorithm_name],
                 audience=self._settings.audience,
                 issuer=self._settings.issuer,
-                leeway=self._settings.leeway_s,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                # Times are checked below against the injected clock, the one the cache uses,
+                # so a token's validity window has one definition.
+                options={
+                    "require": ["exp", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
             _scopes(claims)  # a malformed scope claim refuses the token
+            if not self._in_window(claims):
+                return None
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
         return dict(claims)
+
+    def _in_window(self, claims: dict[str, Any]) -> bool:
+        """exp, and nbf and iat where present, against the wall clock give or take the leeway.
+        Raises TypeError for a time claim that is not a number."""
+        now, leeway = self._wall_clock(), self._settings.leeway_s
+        times = {name: claims[name] for name in ("exp", "nbf", "iat") if name in claims}
+        for name, value in times.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"'{name}' is not a number")
+        if now >= times["exp"] + leeway:
+            return False
+        return all(times[name] <= now + leeway for name in ("nbf", "iat") if name in times)
 
 
 def _scopes(claims: dict[str, Any]) -> Scopes:

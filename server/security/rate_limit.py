@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Rate:
     burst: float
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.per_s) and math.isfinite(self.burst)):
+            raise ValueError("a rate and its burst must be finite numbers")
         if self.per_s <= 0 or self.burst < 1:
             raise ValueError("a rate must be positive and its burst at least 1")
 
