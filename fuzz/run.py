@@ -19,13 +19,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Target name -> longest input. BYTES and requests need room for a few tensors; the HTTP input
-# must be able to pass the listener's 16 KiB head limit.
+# Target name -> longest input. BYTES and requests need room for a few tensors; what goes to the
+# listener must be able to pass its 16 KiB head limit.
 MAX_LEN = {
     "grpc_infer_request": 4096,
     "grpc_infer_structured": 2048,
     "bytes_tensor": 4096,
-    "http_head": 17 * 1024,
+    "http_head": 4096,
+    "http_listener": 17 * 1024,
     "config_text": 4096,
     "config_json": 4096,
     "native_scheduler": 1024,
@@ -136,9 +137,9 @@ def run_target(target: str, args: argparse.Namespace, artifacts: Path) -> Outcom
 
 
 def _dictionary(target: str) -> list[bytes]:
-    from fuzz import targets
+    from fuzz.corpus import dictionary
 
-    return targets.dictionary(target)
+    return dictionary(target)
 
 
 def _escape(token: bytes) -> str:
@@ -162,9 +163,9 @@ def _seed(target: str, corpus: Path) -> None:
     coverage does not matter: the worker imports it again, instrumented."""
     if any(corpus.iterdir()):
         return
-    from fuzz import targets
+    from fuzz.corpus import seeds
 
-    for index, seed in enumerate(targets.seeds(target)):
+    for index, seed in enumerate(seeds(target)):
         (corpus / f"seed-{index}").write_bytes(seed)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -20,7 +21,6 @@ import time
 from collections.abc import Callable
 
 import atheris
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from naiad import native
@@ -32,11 +32,10 @@ from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import admit
 from naiad.errors import NaiadError
-from naiad.observability.listener import HttpListener, RequestHead, Response
+from naiad.observability.listener import HttpListener, RequestHead, Response, parse_head
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.tensor_codec import to_raw
 from naiad_protocol import grpc_service_pb2 as pb
-from naiad_protocol import model_config_pb2 as mc
 from naiad_protocol._wire import DATATYPES, decode_bytes, encode_bytes
 
 
@@ -104,43 +103,6 @@ SIGNATURES = {
         outputs=(TensorSignature("o", 6, (2, 3)),),
     ),
 }
-# Every part of a config that validation reads, for the config targets' seeds.
-FULL_CONFIG_TEXT = """
-name: "fuzz" platform: "onnxruntime_onnx" max_batch_size: 4
-version_policy { specific { versions: [1, 2] } }
-input { name: "x" data_type: TYPE_FP32 dims: [4] }
-input { name: "ids" data_type: TYPE_INT64 dims: [-1] }
-input { name: "text" data_type: TYPE_STRING dims: [1] }
-input { name: "r" data_type: TYPE_FP32 dims: [2, 3] reshape { shape: [3, 2] } }
-output { name: "y" data_type: TYPE_FP32 dims: [2] }
-instance_group { name: "g" count: 2 kind: KIND_CPU }
-instance_group { count: 1 kind: KIND_GPU gpus: [0] }
-dynamic_batching {
-  preferred_batch_size: [2, 4] max_queue_delay_microseconds: 500 preserve_ordering: true
-  priority_levels: 2 default_priority_level: 1
-  default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 10 }
-  priority_queue_policy { key: 2 value { allow_timeout_override: true max_queue_size: 8 } }
-}
-optimization {
-  graph { level: 1 }
-  execution_accelerators {
-    gpu_execution_accelerator {
-      name: "tensorrt" parameters { key: "precision_mode" value: "FP16" }
-    }
-    cpu_execution_accelerator { name: "openvino" }
-  }
-}
-parameters { key: "intra_op_thread_count" value { string_value: "2" } }
-parameters { key: "execution_mode" value { string_value: "1" } }
-model_warmup {
-  name: "w" batch_size: 2 count: 3
-  inputs { key: "x" value { data_type: TYPE_FP32 dims: [4] random_data: true } }
-  inputs { key: "ids" value { data_type: TYPE_INT64 dims: [3] zero_data: true } }
-  inputs { key: "text" value { data_type: TYPE_STRING dims: [1] input_data_file: "t" } }
-  inputs { key: "r" value { data_type: TYPE_FP32 dims: [2, 3] zero_data: true } }
-}
-response_cache { enable: false }
-"""
 CONFIG_TEXT = """
 max_batch_size: 8
 input [
@@ -257,13 +219,16 @@ def _pick_int(fdp: atheris.FuzzedDataProvider, common: list[int], lo: int, hi: i
     return int(fdp.ConsumeIntInRange(lo, hi))
 
 
-def _fill_contents(fdp: atheris.FuzzedDataProvider, tensor: pb.InferInputTensor) -> bytes | None:
-    """Gives `tensor` typed contents, or returns its raw contents; mostly of the right size."""
+def _fill_contents(
+    fdp: atheris.FuzzedDataProvider, tensor: pb.InferInputTensor, raw: bool | None
+) -> bytes | None:
+    """Gives `tensor` typed contents, or returns its raw contents (`raw` None: either); mostly
+    of the right size."""
     row = next((t for t in DATATYPES if t.wire == tensor.datatype), DATATYPES[0])
     count = math.prod(tensor.shape) if all(d >= 0 for d in tensor.shape) else 1
-    if not fdp.ConsumeBool() or count > 1024:
+    if count > 1024 or fdp.ConsumeProbability() < 0.15:
         count = fdp.ConsumeIntInRange(0, 8)
-    if fdp.ConsumeBool():
+    if fdp.ConsumeBool() if raw is None else raw:
         if row.wire == "BYTES":
             return encode_bytes(
                 [fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 8)) for _ in range(count)]
@@ -290,6 +255,23 @@ def _fill_contents(fdp: atheris.FuzzedDataProvider, tensor: pb.InferInputTensor)
     return None
 
 
+def _add_model_inputs(
+    fdp: atheris.FuzzedDataProvider, message: pb.ModelInferRequest, settings: ModelSettings
+) -> None:
+    """Inputs that follow the model's specs, mostly: past admission, into the queue."""
+    batch = [fdp.PickValueInList([1, 2, 8, 9, 0])] if settings.batches else []
+    for spec in settings.inputs:
+        if spec.optional and fdp.ConsumeBool():
+            continue
+        tensor = message.inputs.add(name=spec.name, datatype=spec.datatype.wire)
+        if fdp.ConsumeProbability() < 0.1:
+            tensor.datatype = fdp.PickValueInList(_WIRE_NAMES)
+        dims = [d if d != -1 else fdp.ConsumeIntInRange(0, 5) for d in spec.dims]
+        if fdp.ConsumeProbability() < 0.1:
+            dims = [_pick_int(fdp, _DIMS, -(2**63), _INT64_MAX) for _ in dims]
+        tensor.shape.extend(batch + dims)
+
+
 def grpc_infer_structured(data: bytes) -> None:
     """A ModelInferRequest built field by field, so that most inputs get past protobuf parsing
     and reach the shape, type and size checks."""
@@ -313,16 +295,22 @@ def grpc_infer_structured(data: bytes) -> None:
         elif which == 5:
             param.uint64_param = _pick_int(fdp, [0, 1, 2, 3, 2**63], 0, _U64)
     raws: list[bytes | None] = []
-    for _ in range(fdp.ConsumeIntInRange(0, 6)):
+    settings = MODELS.get(message.model_name)
+    if settings is not None and fdp.ConsumeBool():
+        _add_model_inputs(fdp, message, settings)
+    for _ in range(fdp.ConsumeIntInRange(0, 1 if message.inputs else 6)):
         tensor = message.inputs.add(
             name=fdp.PickValueInList(_NAMES), datatype=fdp.PickValueInList(_WIRE_NAMES)
         )
         tensor.shape.extend(
             _pick_int(fdp, _DIMS, -(2**63), _INT64_MAX) for _ in range(fdp.ConsumeIntInRange(0, 4))
         )
+    # Raw and typed contents in one request are refused: mostly one kind for all inputs.
+    raw = fdp.PickValueInList([True, False, None])
+    for tensor in message.inputs:
         if fdp.ConsumeProbability() < 0.05:
             tensor.parameters["shared_memory_region"].string_param = "r"
-        raws.append(_fill_contents(fdp, tensor))
+        raws.append(_fill_contents(fdp, tensor, raw))
     if raws and fdp.ConsumeProbability() < 0.9 and any(r is not None for r in raws):
         message.raw_input_contents.extend(r if r is not None else b"" for r in raws)
     for _ in range(fdp.ConsumeIntInRange(0, 3)):
@@ -523,6 +511,32 @@ def native_scheduler(data: bytes) -> None:
     _check(scheduler.stats().num_in_flight == 0, "batches still in flight")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def http_head(data: bytes) -> None:
+    """parse_head, the HTTP listener's request-head parser: ValueError for a malformed head;
+    what it accepts is well formed and reads back the same once written out again."""
+    try:
+        head = parse_head(data)
+    except ValueError:
+        return
+    _check(bool(_TOKEN.fullmatch(head.method)), f"method {head.method!r}")
+    _check(head.target.startswith("/") and head.target.isprintable(), f"target {head.target!r}")
+    _check(" " not in head.target and head.version in ("HTTP/1.0", "HTTP/1.1"), "request line")
+    for name, value in head.headers.items():
+        _check(bool(_TOKEN.fullmatch(name)) and name == name.lower(), f"header name {name!r}")
+        _check("\r" not in value and "\n" not in value, f"CR or LF in header {name!r}")
+    length = head.headers.get("content-length")
+    _check(length is None or length == str(int(length)), f"Content-Length {length!r}")
+    lines = [f"{head.method} {head.target} {head.version}"]
+    lines += [f"{name}: {value}" for name, value in head.headers.items()]
+    again = parse_head(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    # A repeated field with an empty value joins to "1, ", which reads back stripped.
+    stripped = {name: value.strip(" \t") for name, value in head.headers.items()}
+    _check(again == dataclasses.replace(head, headers=stripped), f"{head!r} read back: {again!r}")
+
+
 _STATUSES = {200, 400, 404, 405, 413, 431}
 _ANSWER_TIMEOUT_S = 2.0
 _CHECK_EVERY = 256
@@ -575,10 +589,10 @@ class _Listener:
 _listener: _Listener | None = None
 
 
-def http_head(data: bytes) -> None:
-    """Raw bytes on a TCP connection to the HTTP listener of server/observability/listener.py
-    (its request-head parser is inline in HttpListener, not callable alone), then EOF; every
-    answer must be well formed, and a health check must still pass every few hundred inputs."""
+def http_listener(data: bytes) -> None:
+    """Raw bytes on a TCP connection to a real HttpListener, then EOF: every answer must be
+    well formed, no listener task may fail, and a health check must pass (with no descriptor
+    left open) every few hundred inputs."""
     global _listener
     if _listener is None:
         logging.getLogger("naiad").setLevel(logging.CRITICAL)
@@ -597,6 +611,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "grpc_infer_structured": grpc_infer_structured,
     "bytes_tensor": bytes_tensor,
     "http_head": http_head,
+    "http_listener": http_listener,
     "config_text": config_text,
     "config_json": config_json,
     "native_scheduler": native_scheduler,
@@ -619,87 +634,3 @@ SELFTESTS: dict[str, Callable[[bytes], None]] = {
     "selftest_crash": selftest_crash,
     "selftest_hang": selftest_hang,
 }
-
-# Seeds for an empty corpus: one well-formed input per target, from which mutations start.
-
-
-def _seed_requests() -> list[bytes]:
-    fuzz = pb.ModelInferRequest(model_name="fuzz", id="1")
-    fuzz.parameters["priority"].int64_param = 1
-    fuzz.parameters["timeout"].uint64_param = 100
-    for name, datatype, shape, raw in [
-        ("x", "FP32", [1, 4], bytes(16)),
-        ("ids", "INT64", [1, 2], bytes(16)),
-        ("text", "BYTES", [1, 1], encode_bytes([b"hi"])),
-        ("r", "FP32", [1, 2, 3], bytes(24)),
-    ]:
-        fuzz.inputs.add(name=name, datatype=datatype, shape=shape)
-        fuzz.raw_input_contents.append(raw)
-    fuzz.outputs.add(name="y")
-    flat = pb.ModelInferRequest(model_name="flat")
-    flat.inputs.add(name="a", datatype="UINT8", shape=[2, 3]).contents.uint_contents.extend(
-        range(6)
-    )
-    flat.inputs.add(name="b", datatype="BOOL", shape=[2]).contents.bool_contents.extend([1, 0])
-    flat.inputs.add(name="s", datatype="BYTES", shape=[1, 1]).contents.bytes_contents.append(b"")
-    return [fuzz.SerializeToString(), flat.SerializeToString()]
-
-
-def seeds(target: str) -> list[bytes]:
-    """Well-formed inputs for `target`, from which mutations start when a corpus is empty."""
-    if target == "grpc_infer_request":
-        return _seed_requests()
-    if target == "http_head":
-        return [
-            b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"HEAD /metrics?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-            b"GET / HTTP/1.1\r\n\r\nGET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
-        ]
-    if target == "config_text":
-        return [CONFIG_TEXT.encode(), FULL_CONFIG_TEXT.encode()]
-    if target == "config_json":
-        texts = (CONFIG_TEXT, FULL_CONFIG_TEXT)
-        configs = (parse_config_text(text, model="fuzz") for text in texts)
-        return [json_format.MessageToJson(config).encode() for config in configs]
-    if target == "selftest_crash":
-        return [b"crash!"]
-    if target == "selftest_hang":
-        return [b"hang"]
-    return [bytes(64), bytes(range(256))]
-
-
-def dictionary(target: str) -> list[bytes]:
-    """Tokens worth splicing into `target`'s inputs: the config's field and enum names, the
-    HTTP words the listener reads."""
-    if target in ("config_text", "config_json"):
-        names: set[str] = set()
-        for message in mc.DESCRIPTOR.message_types_by_name.values():
-            names.update(_names_in(message, json=target == "config_json"))
-        return sorted(name.encode() for name in names)
-    if target == "http_head":
-        return [
-            b"GET ",
-            b"HEAD ",
-            b" HTTP/1.1\r\n",
-            b" HTTP/1.0\r\n",
-            b"\r\n\r\n",
-            b"Connection: close",
-            b"Connection: keep-alive",
-            b"Content-Length: ",
-            b"Transfer-Encoding: chunked",
-            b"/v2/health/live",
-            b"/metrics",
-        ]
-    return []
-
-
-def _names_in(message: object, *, json: bool) -> set[str]:
-    names = set()
-    for field in message.fields:  # type: ignore[attr-defined]
-        names.add(f'"{field.json_name}"' if json else field.name)
-    for enum in message.enum_types:  # type: ignore[attr-defined]
-        names.update(value.name for value in enum.values)
-    for nested in message.nested_types:  # type: ignore[attr-defined]
-        names |= _names_in(nested, json=json)
-    return names

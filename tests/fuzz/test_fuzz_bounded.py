@@ -20,6 +20,7 @@ TARGETS = {
     "grpc_infer_structured",
     "bytes_tensor",
     "http_head",
+    "http_listener",
     "config_text",
     "config_json",
     "native_scheduler",
