@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 
 from naiad_client import messages
-from naiad_client.api import ClientApi, channel_target
+from naiad_client.api import ClientApi, open_channel
 from naiad_client.errors import from_rpc_error
 from naiad_client.stream import StreamSession
 from naiad_protocol import grpc_service_pb2 as pb
@@ -18,12 +18,19 @@ class AsyncClient(ClientApi):
     """The Client API over grpc.aio: every call method returns an awaitable.
 
     Create and use it inside one running event loop; ``await client.close()`` or use
-    ``async with``. ``stream()`` opens a ModelStreamInfer session.
+    ``async with``. ``stream()`` opens a ModelStreamInfer session. ``credentials`` and
+    ``metadata`` as in Client; a stream sends the metadata once, when it opens.
     """
 
-    def __init__(self, url: str, channel_options: list[tuple[str, Any]] | None = None) -> None:
-        options = messages.CHANNEL_OPTIONS + list(channel_options or [])
-        super().__init__(grpc.aio.insecure_channel(channel_target(url), options=options))
+    def __init__(
+        self,
+        url: str,
+        channel_options: list[tuple[str, Any]] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        channel = open_channel(grpc.aio, url, channel_options, credentials)
+        super().__init__(channel, metadata)
         self.url = url
         # Stream requests go out pre-serialized so a session can stamp ids onto shared bytes.
         self._stream_infer = self._channel.stream_stream(
@@ -37,7 +44,7 @@ class AsyncClient(ClientApi):
     ) -> Any:
         async def call() -> Any:
             try:
-                response = await rpc(request, timeout=timeout_s)
+                response = await rpc(request, timeout=timeout_s, metadata=self._metadata)
             except grpc.RpcError as error:
                 raise from_rpc_error(error) from None
             return convert(response)
@@ -49,7 +56,7 @@ class AsyncClient(ClientApi):
 
         ``timeout_s`` bounds the whole stream's life, not one request.
         """
-        return StreamSession(self._stream_infer, timeout_s)
+        return StreamSession(self._stream_infer, timeout_s, self._metadata)
 
     async def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import grpc
+
 from naiad_client import messages
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
@@ -21,8 +23,10 @@ def _identity(message: Any) -> Any:
 class ClientApi:
     """v2 inference calls over one channel; see Client and AsyncClient."""
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Any, metadata: Sequence[tuple[str, str]] = ()) -> None:
         self._channel = channel
+        # Sent with every call, and once when a stream opens: servers check credentials there.
+        self._metadata = tuple(metadata) or None
         self._stub = pb_grpc.GRPCInferenceServiceStub(channel)
         # ModelInfer takes a request message or its pre-serialized bytes.
         self._infer = channel.unary_unary(
@@ -154,6 +158,20 @@ class ClientApi:
     ) -> Any:
         """Sends a prepared request (the message or its serialized bytes); returns InferResult."""
         return self._call(self._infer, request, messages.InferResult, timeout_s)
+
+
+def open_channel(
+    transport: Any,
+    url: str,
+    channel_options: list[tuple[str, Any]] | None,
+    credentials: grpc.ChannelCredentials | None,
+) -> Any:
+    """A channel from ``transport`` (``grpc`` or ``grpc.aio``): TLS with ``credentials``
+    (e.g. ``grpc.ssl_channel_credentials(root_certificates)``), plain text without."""
+    options = messages.CHANNEL_OPTIONS + list(channel_options or [])
+    if credentials is None:
+        return transport.insecure_channel(channel_target(url), options=options)
+    return transport.secure_channel(channel_target(url), credentials, options=options)
 
 
 def channel_target(url: str) -> str:

@@ -24,9 +24,15 @@ class StreamSession:
     Obtain one from ``AsyncClient.stream()`` and use it as an async context manager.
     """
 
-    def __init__(self, multicallable: Any, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        multicallable: Any,
+        timeout_s: float | None = None,
+        metadata: Sequence[tuple[str, str]] | None = None,
+    ) -> None:
         self._multicallable = multicallable
         self._timeout_s = timeout_s
+        self._metadata = metadata
         self._call: Any = None
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[messages.InferResult]] = {}
@@ -48,7 +54,7 @@ class StreamSession:
     def open(self) -> None:
         """Starts the stream (done by ``async with``); needs a running event loop."""
         if self._call is None:
-            self._call = self._multicallable(timeout=self._timeout_s)
+            self._call = self._multicallable(timeout=self._timeout_s, metadata=self._metadata)
             self._tasks = [asyncio.ensure_future(c) for c in (self._write(), self._read())]
 
     @property

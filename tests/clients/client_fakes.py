@@ -2,7 +2,8 @@
 
 ModelInfer echoes each input back as output ``OUT_<name>``; model "missing" is NOT_FOUND and model
 "busy" is UNAVAILABLE. On streams, requests are answered in reverse order of arrival, a few at a
-time (or after a short lull), and model "bad" gets an ``error_message`` answer.
+time (or after a short lull), and model "bad" gets an ``error_message`` answer. The server can
+listen with TLS, and records each call's method and metadata (``FakeServer.calls``).
 """
 
 from __future__ import annotations
@@ -127,11 +128,26 @@ class FakeService(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ModelStreamInferResponse(infer_response=response)
 
 
-class FakeServer:
-    """Runs FakeService on 127.0.0.1:<any port> in a background event loop thread."""
+class MetadataRecorder(grpc.aio.ServerInterceptor):
+    """Appends (method, {metadata key: value}) for every call, streams once when they open."""
 
     def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    async def intercept_service(self, continuation, handler_call_details):
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        self.calls.append((handler_call_details.method.rsplit("/", 1)[-1], metadata))
+        return await continuation(handler_call_details)
+
+
+class FakeServer:
+    """Runs FakeService on 127.0.0.1:<any port> in a background event loop thread; with
+    ``credentials`` (grpc.ssl_server_credentials) it speaks TLS only."""
+
+    def __init__(self, credentials: grpc.ServerCredentials | None = None) -> None:
         self.service = FakeService()
+        self.credentials = credentials
+        self.recorder = MetadataRecorder()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: grpc.aio.Server | None = None
@@ -143,9 +159,12 @@ class FakeServer:
         return self
 
     async def _start(self) -> None:
-        self._server = grpc.aio.server()
+        self._server = grpc.aio.server(interceptors=[self.recorder])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.service, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        if self.credentials is None:
+            self.port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self._server.add_secure_port("127.0.0.1:0", self.credentials)
         await self._server.start()
 
     def stop(self) -> None:
@@ -158,3 +177,7 @@ class FakeServer:
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, str]]]:
+        return self.recorder.calls
