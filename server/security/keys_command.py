@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         entry = key_entry(args.id, secret, args.scope)
     except ValueError as exc:
-        print(f"naiad keys: {exc}")
+        print(f"naiad keys: {exc}", file=sys.stderr)
         return 2
     # The secret to the terminal, the entry to stdout: `naiad keys new ... >> keys.toml` puts
     # only the hash in the file.
