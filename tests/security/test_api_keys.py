@@ -264,16 +264,12 @@ def test_key_entry_refuses_an_invalid_scope() -> None:
         key_entry("app", OLD, ["infer:"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="key_entry writes id and scopes into TOML basic strings without escaping, so an id "
-    "holding a double quote or a backslash gives an entry parse_keys refuses (api_keys.py:149)",
-)
-@pytest.mark.parametrize("identity", ['team "ci"', "corp\\ci"])
+@pytest.mark.parametrize("identity", ['team "ci"', "corp\\ci", "tab\there"])
 def test_key_entry_escapes_what_toml_needs(identity: str) -> None:
-    keys = parse_keys(key_entry(identity, OLD, ["infer"]))
-    assert keys[hash_secret(OLD)].caller.identity == identity
+    keys = parse_keys(key_entry(identity, OLD, ['infer:a"b*', "metadata:c\\d"]))
+    caller = keys[hash_secret(OLD)].caller
+    assert caller.identity == identity
+    assert caller.scopes.grants == (Grant("infer", 'a"b*'), Grant("metadata", "c\\d"))
 
 
 # --- lookups --------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """JWT bearer tokens against a key set file: what verifies, what is refused, and the cache.
 
-Keys are made at test time. PyJWT checks exp/nbf/iat against the real clock, so token times
-are set relative to the real time at the start of each test (hours apart, never seconds); the
-verifier's own clocks are injected and driven by the tests.
+Keys are made at test time. The verifier checks token times against its injected wall clock
+(the one its cache uses too), so every time here is a fixed instant the tests move on.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import hmac
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,8 @@ ISSUER = "https://idp.example.com/"
 AUDIENCE = "naiad"
 HMAC_SECRET = b"an HMAC secret of at least thirty-two bytes, for HS256"
 HOUR_S = 3600
+NOW = 1_800_000_000.0
+"""The wall clock's start: 2027-01-15, whatever the machine's clock says."""
 
 
 class Clock:
@@ -91,7 +91,7 @@ def write_jwks(path: Path, *keys: dict[str, Any]) -> Path:
 
 @pytest.fixture
 def now() -> float:
-    return float(int(time.time()))
+    return NOW
 
 
 @pytest.fixture
@@ -370,34 +370,34 @@ def test_a_key_set_that_is_not_one_refuses_to_start(
         assert str(refused.value).startswith(f"{path}: not a usable JSON Web Key Set: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="_KeySet catches only JSON/PyJWK errors; JSON whose top level is not an object "
-    "makes PyJWKSet.from_dict raise AttributeError, which escapes WatchedFile (jwt_tokens.py:53)",
-)
+@pytest.mark.parametrize("text", ["[]", "null", '"keys"', "3"])
 def test_a_key_set_that_is_not_an_object_refuses_to_start(
-    make_verifier: Callable[..., JwtVerifier], tmp_path: Path
+    make_verifier: Callable[..., JwtVerifier], tmp_path: Path, text: str
 ) -> None:
-    path = tmp_path / "list.json"
-    path.write_text("[]", encoding="utf-8")
-    with pytest.raises(ValueError):
+    path = tmp_path / "not-an-object.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
         make_verifier(path=path)
+    assert str(refused.value) == (
+        f"{path}: not a usable JSON Web Key Set: the top level is not an object"
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="a key set rewritten to JSON that is not an object raises AttributeError from "
-    "every JWT verification instead of keeping the previous set (jwt_tokens.py:53, "
-    "watched_file.py:64 catches only OSError and ValueError)",
-)
 def test_a_rewrite_to_a_json_list_keeps_the_previous_set(
-    verifier: JwtVerifier, mint: Callable[..., str], jwks: Path, monotonic: Clock
+    verifier: JwtVerifier,
+    mint: Callable[..., str],
+    jwks: Path,
+    monotonic: Clock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="naiad.security")
     jwks.write_text("[]", encoding="utf-8")
     monotonic.now += 1.0
     assert verifier.caller(mint("ec")) == Caller("alice")
+    assert [r.getMessage() for r in caplog.records if r.name == "naiad.security"] == [
+        f"keeping the previous {jwks}: not a usable JSON Web Key Set: the top level is not an"
+        " object"
+    ]
 
 
 def test_a_broken_rewrite_keeps_the_previous_set(
@@ -463,7 +463,7 @@ def test_a_refused_token_is_not_cached(
     assert verifier.caller(token) is None
 
 
-def test_the_cache_follows_the_injected_wall_clock_past_exp(
+def test_a_cached_token_stops_verifying_after_its_exp(
     verifier: JwtVerifier, mint: Callable[..., str], wall_clock: Clock, now: float
 ) -> None:
     token = mint(exp=int(now) + 60)
@@ -472,22 +472,45 @@ def test_the_cache_follows_the_injected_wall_clock_past_exp(
     wall_clock.now = now + 60 + 30 - 0.001  # exp + leeway, just before
     assert verifier.caller(token) is first
     wall_clock.now = now + 60 + 30
-    assert verifier.caller(token) is not first  # the cached answer is no longer given
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="JwtVerifier injects wall_clock only into its cache: once the cached entry is "
-    "past exp, jwt.decode checks exp/nbf/iat against the real clock, so the token verifies "
-    "again (jwt_tokens.py:105-113)",
-)
-def test_a_cached_token_stops_verifying_after_its_exp(
-    verifier: JwtVerifier, mint: Callable[..., str], wall_clock: Clock, now: float
-) -> None:
-    token = mint(exp=int(now) + 60)
-    assert verifier.caller(token) == Caller("alice")
-    wall_clock.now = now + 60 + 30
     assert verifier.caller(token) is None
+    # The expired entry was dropped: with the clock set back, the token is verified afresh.
+    wall_clock.now = now
+    assert verifier.caller(token) is not first
+    assert verifier.caller(token) == Caller("alice")
+
+
+@pytest.mark.parametrize(
+    ("claim", "wall_offset_s", "verifies"),
+    [
+        ("exp", 89.999, True),
+        ("exp", 90.0, False),
+        ("nbf", 29.999, False),
+        ("nbf", 30.0, True),
+        ("iat", 29.999, False),
+        ("iat", 30.0, True),
+    ],
+)
+def test_the_validity_window_on_the_injected_clock(
+    verifier: JwtVerifier,
+    mint: Callable[..., str],
+    wall_clock: Clock,
+    now: float,
+    claim: str,
+    wall_offset_s: float,
+    verifies: bool,
+) -> None:
+    # Each claim at now + 60 s, leeway 30 s: exp holds until +90 s, nbf and iat from +30 s.
+    claims = {"exp": int(now) + HOUR_S, "iat": None, claim: int(now) + 60}
+    wall_clock.now = now + wall_offset_s
+    assert (verifier.caller(mint(**claims)) == Caller("alice")) is verifies
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["soon", True, [1], {"s": 1}])
+def test_a_time_claim_that_is_not_a_number_is_refused(
+    verifier: JwtVerifier, mint: Callable[..., str], claim: str, value: object
+) -> None:
+    assert verifier.caller(mint(**{claim: value})) is None
 
 
 def test_a_cached_token_stops_verifying_once_its_key_leaves_the_set(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 
 import pytest
 
@@ -100,16 +101,21 @@ def test_rate_parse_refuses(text: str) -> None:
     assert str(refused.value) == INVALID_RATE.format(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rate accepts NaN (NaN <= 0 and NaN < 1 are both false), and a bucket with a NaN "
-    "rate or burst never refuses: `--rate-limit nan` silently turns limiting off "
-    "(rate_limit.py:38)",
-)
-@pytest.mark.parametrize("text", ["nan", "10:nan"])
-def test_rate_parse_refuses_nan(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("text", ["nan", "10:nan", "inf", "10:inf", "-inf"])
+def test_rate_parse_refuses_what_is_not_finite(text: str) -> None:
+    # A NaN rate or burst compares false both ways, so its bucket would never refuse.
+    with pytest.raises(ValueError) as refused:
         Rate.parse(text)
+    assert str(refused.value) == INVALID_RATE.format(text)
+
+
+@pytest.mark.parametrize(
+    ("per_s", "burst"), [(math.nan, 1.0), (1.0, math.nan), (math.inf, 1.0), (1.0, math.inf)]
+)
+def test_a_rate_must_be_finite(per_s: float, burst: float) -> None:
+    with pytest.raises(ValueError) as refused:
+        Rate(per_s, burst)
+    assert str(refused.value) == "a rate and its burst must be finite numbers"
 
 
 @pytest.mark.parametrize(("per_s", "burst"), [(0.0, 1.0), (-1.0, 5.0), (1.0, 0.5), (1.0, 0.0)])
