@@ -84,6 +84,8 @@ def _parse_entry(entry: object) -> tuple[str, ApiKey]:
     identity, digest = entry.get("id"), entry.get("sha256")
     if not isinstance(identity, str) or not identity:
         raise ValueError("'id' must be a non-empty string")
+    if identity == "-":
+        raise ValueError("'id' must not be '-', the name of the anonymous caller")
     if not isinstance(digest, str) or len(digest) != 64 or not _is_hex(digest):
         raise ValueError(f"'{identity}': 'sha256' must be 64 hex digits")
     scopes = entry.get("scopes", [])

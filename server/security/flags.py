@@ -105,6 +105,17 @@ def security_options(args: argparse.Namespace) -> SecurityOptions:
     elif args.jwt_issuer or args.jwt_audience:
         problems.append("--jwt-issuer and --jwt-audience need --jwt-jwks")
     limits = _limits(args, problems)
+    per_caller = {
+        "--rate-limit-per-caller": args.rate_limit_per_caller,
+        "--max-inflight-per-caller": args.max_inflight_per_caller,
+        "--max-streams-per-caller": args.max_streams_per_caller,
+    }
+    if not (args.api_keys or args.jwt_jwks):
+        # Without authentication every call is the same anonymous caller: a per-caller cap
+        # would silently become a server-wide one.
+        for flag, value in per_caller.items():
+            if value is not None:
+                problems.append(f"{flag} needs authentication (--api-keys or --jwt-jwks)")
     for flag in ("max_inflight_per_caller", "max_streams_per_caller", "max_streams_per_connection"):
         value = getattr(args, flag)
         if value is not None and value < 1:

@@ -465,3 +465,9 @@ def test_a_same_size_rewrite_is_seen_by_its_mtime(tmp_path: Path) -> None:
     rewrite(path, "bbb")
     clock.now = 1.0
     assert watched.current() == "BBB"
+
+
+def test_the_anonymous_callers_name_is_not_a_key_id() -> None:
+    # "-" names unauthenticated calls in limits and audit lines; a key must not share it.
+    with pytest.raises(ValueError, match="'id' must not be '-'"):
+        parse_keys(f'[[keys]]\nid = "-"\nsha256 = "{"a" * 64}"\n')

@@ -112,6 +112,7 @@ def test_either_credential_source_authenticates() -> None:
 def test_caps_of_one_are_valid() -> None:
     options = security_options(
         serve_args(
+            "--api-keys", "keys.toml",
             "--max-inflight-per-caller", "1",
             "--max-streams-per-caller", "1",
             "--max-streams-per-connection", "1",
@@ -144,7 +145,7 @@ def test_caps_of_one_are_valid() -> None:
         (("--jwt-audience", "a"), "--jwt-issuer and --jwt-audience need --jwt-jwks"),
         (("--rate-limit", "0"), INVALID_RATE.format("0")),
         (("--rate-limit", "fast"), INVALID_RATE.format("fast")),
-        (("--rate-limit-per-caller", "10:0"), INVALID_RATE.format("10:0")),
+        (("--api-keys", "k", "--rate-limit-per-caller", "10:0"), INVALID_RATE.format("10:0")),
         (
             ("--rate-limit-model", "fraud"),
             "--rate-limit-model 'fraud': expected MODEL=RATE[:BURST]",
@@ -152,8 +153,19 @@ def test_caps_of_one_are_valid() -> None:
         (("--rate-limit-model", "=5"), "--rate-limit-model '=5': expected MODEL=RATE[:BURST]"),
         (("--rate-limit-model", "fraud=-1"), INVALID_RATE.format("-1")),
         (("--rate-limit-model", "fraud="), INVALID_RATE.format("")),
-        (("--max-inflight-per-caller", "0"), "--max-inflight-per-caller must be at least 1"),
-        (("--max-streams-per-caller", "-1"), "--max-streams-per-caller must be at least 1"),
+        (
+            ("--api-keys", "k", "--max-inflight-per-caller", "0"),
+            "--max-inflight-per-caller must be at least 1",
+        ),
+        (
+            ("--api-keys", "k", "--max-streams-per-caller", "-1"),
+            "--max-streams-per-caller must be at least 1",
+        ),
+        (
+            ("--rate-limit-per-caller", "5", "--max-streams-per-caller", "2"),
+            "--rate-limit-per-caller needs authentication (--api-keys or --jwt-jwks); "
+            "--max-streams-per-caller needs authentication (--api-keys or --jwt-jwks)",
+        ),
         (
             ("--max-streams-per-connection", "0"),
             "--max-streams-per-connection must be at least 1",
