@@ -47,7 +47,7 @@ async def _measure(
     running: list[targets.RunningTarget], payloads: list[bytes], args: argparse.Namespace
 ) -> None:
     # One event loop and one channel per target for the whole run (grpc.aio keeps per-loop state).
-    clients = [AsyncClient(t.url or "") for t in running]
+    clients = [AsyncClient(t.url or "", **t.access.client_args()) for t in running]
     try:
         for client in clients:
             await client.infer_prepared(payloads[0])

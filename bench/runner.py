@@ -125,6 +125,7 @@ class Runner:
                 timeout_s=scenario.request.timeout_s,
                 max_inflight=scenario.load.max_inflight,
                 arrival=scenario.load.arrival,
+                access=target.access,
                 **share,
             )
             for share in split_load(scenario, level)
@@ -158,7 +159,7 @@ class Runner:
             # Load on a dead server would only count refused connections as fast as it can spin.
             return not_measured(base, f"{target.label} exited with code {target.exit_code()}")
         self.progress(f"{label}: warming up")
-        client = Client(target.url) if target.url else None
+        client = Client(target.url, **target.access.client_args()) if target.url else None
         try:
             probe = serverside.make_probe(client, model, target.pid)
             with WorkerPool(jobs) as pool:

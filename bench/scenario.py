@@ -14,6 +14,8 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MODES = ("sync", "async", "stream")
 TARGET_KINDS = ("naiad", "grpc-noop", "naive", "onnxruntime-inprocess", "url")
 QUANTIZE_MODES = ("dynamic",)
+SECURITY_FLAGS = ("--tls-cert", "--tls-key", "--api-keys")
+"""``naiad serve`` flags a target's ``tls`` and ``token`` set."""
 _CONFIG_FIELDS = {
     name: f.name
     for f in model_config_pb2.ModelConfig.DESCRIPTOR.fields
@@ -129,6 +131,12 @@ class TargetSpec:
     """For kind "naiad": ModelConfig fields merged over [model.config] (see ``merge_config``)."""
     quantize: str | None = None
     """For kind "naiad": serve the model's INT8 copy made with this ``naiad quantize`` mode."""
+    tls: bool = False
+    """For kind "naiad": serve TLS with a certificate made for the run (``--tls-cert``); clients
+    trust only that run's throwaway CA."""
+    token: bool = False
+    """For kind "naiad": require an API key made for the run (``--api-keys``); clients send it
+    as ``authorization: Bearer`` metadata on every call and once per stream."""
 
     @property
     def has_variant(self) -> bool:
@@ -176,9 +184,19 @@ def _target(entry: str | dict[str, Any]) -> TargetSpec:
         raise ScenarioError(f"unknown target kind {target.kind!r}; one of {TARGET_KINDS}")
     if target.kind == "url" and not target.url:
         raise ScenarioError("a url target needs url = 'host:port'")
-    if (target.has_variant or target.executable) and target.kind != "naiad":
+    for name in ("tls", "token"):
+        if not isinstance(getattr(target, name), bool):
+            raise ScenarioError(f"target {target.label!r}: {name} must be true or false")
+    naiad_only = target.has_variant or target.executable or target.tls or target.token
+    if naiad_only and target.kind != "naiad":
         raise ScenarioError(
-            f"target {target.label!r}: config, quantize and executable are for naiad targets"
+            f"target {target.label!r}: config, quantize, executable, tls and token are for "
+            "naiad targets"
+        )
+    given = sorted(set(target.args) & set(SECURITY_FLAGS))
+    if given and (target.tls or target.token):
+        raise ScenarioError(
+            f"target {target.label!r}: tls and token make their own files; drop {given} from args"
         )
     return target
 
@@ -243,6 +261,9 @@ def validate(scenario: Scenario) -> Scenario:
         raise ScenarioError(
             f"model.generate must be 'mlp' or 'none', not {scenario.model.generate!r}"
         )
+    secured = [t.label for t in scenario.targets if t.tls or t.token]
+    if secured and load.engine != "python":
+        raise ScenarioError(f"targets {secured} (tls, token) need load.engine = python")
     variants = [t for t in scenario.targets if t.has_variant]
     if variants and scenario.model.generate != "mlp":
         raise ScenarioError("targets with their own config or quantize need a generated model")

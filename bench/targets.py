@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bench import security
 from bench.models import Signature, naiad_executable
 from bench.scenario import TargetSpec
 
@@ -132,6 +133,8 @@ class RunningTarget:
     url: str | None = None
     """gRPC address, None for the in-process target."""
     server: ServerProcess | None = None
+    access: security.Access = security.PLAIN
+    """What clients need to reach it: CA and token, for naiad targets with tls or token."""
 
     @property
     def label(self) -> str:
@@ -164,10 +167,16 @@ def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarge
         if not signature.repository:
             raise RuntimeError("the naiad target needs a model repository")
         executable = spec.executable or naiad_executable()
-        command = naiad_command(executable, signature.repository, spec.args)
+        flags, access = security.prepare(spec, log_dir / "security" / file_stem(spec.label))
+        command = naiad_command(executable, signature.repository, (*flags, *spec.args))
     else:
         module = {"grpc-noop": "bench.servers.noop", "naive": "bench.servers.naive"}[spec.kind]
         command = [sys.executable, "-m", module, "--signature", signature.to_json()]
-    safe_label = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.label)
-    server = ServerProcess(command, log_dir / f"{safe_label}.log")
-    return RunningTarget(spec, url=server.start(), server=server)
+        access = security.PLAIN
+    server = ServerProcess(command, log_dir / f"{file_stem(spec.label)}.log")
+    return RunningTarget(spec, url=server.start(), server=server, access=access)
+
+
+def file_stem(label: str) -> str:
+    """A target's label as a file name ("tls+token" -> "tls_token")."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label)

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import event_loop, loops
+from bench import event_loop, loops, security
 from bench.recorder import Recorder, Window
 from naiad_client import AsyncClient, Client
 
@@ -40,10 +40,12 @@ class Job:
     offset_s: float = 0.0
     max_inflight: int = 4096
     timeout_s: float | None = None
+    access: security.Access = security.PLAIN
+    """TLS root and token for the gRPC engines' channel and calls."""
 
 
 async def _run_async(job: Job, recorder: Recorder, stop: threading.Event) -> None:
-    async with AsyncClient(job.url or "") as client:
+    async with AsyncClient(job.url or "", **job.access.client_args()) as client:
         if job.engine == "stream":
             async with client.stream() as session:
                 await _drive(session.send, job, recorder, stop)
@@ -76,7 +78,7 @@ def run_load(job: Job, recorder: Recorder, stop: threading.Event) -> None:
         if job.engine in ("async", "stream"):
             event_loop.run(_run_async(job, recorder, stop))
         elif job.engine == "sync":
-            with Client(job.url or "") as client:
+            with Client(job.url or "", **job.access.client_args()) as client:
                 call = functools.partial(client.infer_prepared, timeout_s=job.timeout_s)
                 loops.closed_threads(call, job.payloads, job.concurrency, recorder, stop)
         elif job.engine == "inprocess":
