@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import secrets
 import time
 import tomllib
@@ -107,11 +108,11 @@ def _rate(entry: Mapping[str, object], identity: str) -> tuple[float, float] | N
         if burst is not None:
             raise ValueError(f"'{identity}': 'burst' needs 'rate'")
         return None
-    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < math.inf:
         raise ValueError(f"'{identity}': 'rate' must be a positive number")
     if burst is None:
         burst = max(1.0, float(rate))
-    if not isinstance(burst, int | float) or isinstance(burst, bool) or burst < 1:
+    if not isinstance(burst, int | float) or isinstance(burst, bool) or not 1 <= burst < math.inf:
         raise ValueError(f"'{identity}': 'burst' must be a number >= 1")
     return float(rate), float(burst)
 

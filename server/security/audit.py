@@ -10,8 +10,19 @@ import logging
 log = logging.getLogger("naiad.audit")
 
 
+def _value(text: str) -> str:
+    """`text` as is when it is plain, else quoted with escapes: model names and identities come
+    from callers, and must not be able to add fields or lines to the audit log."""
+    if text and text.isprintable() and " " not in text and "=" not in text and "'" not in text:
+        return text
+    return repr(text)
+
+
 def _line(outcome: str, who: str, action: str, model: str, protocol: str, detail: str) -> str:
-    text = f"{outcome} caller={who} action={action} model={model or '-'} protocol={protocol}"
+    text = (
+        f"{outcome} caller={_value(who)} action={action} model={_value(model or '-')}"
+        f" protocol={protocol}"
+    )
     return f"{text} reason={detail!r}" if detail else text
 
 

@@ -104,6 +104,8 @@ def security_options(args: argparse.Namespace) -> SecurityOptions:
             )
     elif args.jwt_issuer or args.jwt_audience:
         problems.append("--jwt-issuer and --jwt-audience need --jwt-jwks")
+    if not 0 <= args.jwt_leeway_s <= 3600:
+        problems.append("--jwt-leeway-s must be between 0 and 3600 seconds")
     limits = _limits(args, problems)
     per_caller = {
         "--rate-limit-per-caller": args.rate_limit_per_caller,

@@ -53,7 +53,7 @@ class _KeySet:
             if not isinstance(document, dict):
                 raise ValueError("the top level is not an object")
             keys = jwt.PyJWKSet.from_dict(document).keys
-        except (ValueError, jwt.PyJWKSetError, jwt.PyJWKError) as exc:
+        except Exception as exc:  # PyJWT raises KeyError, NotImplementedError, ... for bad JWKs
             raise ValueError(f"not a usable JSON Web Key Set: {exc}") from None
         self.by_id = {key.key_id: key for key in keys if key.key_id}
         self.only = keys[0] if len(keys) == 1 else None
@@ -124,7 +124,7 @@ class JwtVerifier:
             _scopes(claims)  # a malformed scope claim refuses the token
             if not self._in_window(claims):
                 return None
-        except (jwt.PyJWTError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             return None
         return dict(claims)
 

@@ -105,7 +105,7 @@ class RateLimitLayer(EngineLayer):
         now = clock()
         self._global = TokenBucket(limits.rate, now) if limits.rate else None
         self._models = {name: TokenBucket(rate, now) for name, rate in limits.per_model.items()}
-        self._callers: dict[str, TokenBucket] = {}
+        self._callers: dict[tuple[str, float, float], TokenBucket] = {}
         self._inflight: dict[str, int] = {}
 
     def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
@@ -114,24 +114,30 @@ class RateLimitLayer(EngineLayer):
         limit = self._limits.max_inflight_per_caller
         if limit is not None and self._inflight.get(who, 0) >= limit:
             raise ResourceExhausted(f"caller '{who}' already has {limit} requests in flight")
-        self._admit(who, caller.rate if caller is not None else None, request.model_name)
+        buckets = self._admit(who, caller.rate if caller is not None else None, request.model_name)
         future = self.inner.submit(request, context)
+        # Taken only once queued: a request the engine refuses (unknown model, bad input,
+        # full queue) costs the caller nothing. Nothing runs between the check and here.
+        for bucket in buckets:
+            bucket.take()
         if limit is not None:
             self._inflight[who] = self._inflight.get(who, 0) + 1
             future.add_done_callback(lambda _: self._finished(who))
         return future
 
-    def _admit(self, who: str, own_rate: tuple[float, float] | None, model: str) -> None:
+    def _admit(
+        self, who: str, own_rate: tuple[float, float] | None, model: str
+    ) -> list[TokenBucket]:
+        """The buckets that apply, each with a token; raises ResourceExhausted otherwise."""
         now = self._clock()
-        buckets = [self._global, self._models.get(model), self._caller_bucket(who, own_rate, now)]
-        wait_s = max((b.wait_s(now) for b in buckets if b is not None), default=0.0)
+        found = [self._global, self._models.get(model), self._caller_bucket(who, own_rate, now)]
+        buckets = [bucket for bucket in found if bucket is not None]
+        wait_s = max((bucket.wait_s(now) for bucket in buckets), default=0.0)
         if wait_s > 0.0:
             raise ResourceExhausted(
                 f"rate limit reached; retry in {wait_s:.3f} s", retry_after_s=wait_s
             )
-        for bucket in buckets:
-            if bucket is not None:
-                bucket.take()
+        return buckets
 
     def _caller_bucket(
         self, who: str, own_rate: tuple[float, float] | None, now: float
@@ -141,14 +147,16 @@ class RateLimitLayer(EngineLayer):
         rate = Rate(*own_rate) if own_rate is not None else self._limits.per_caller
         if rate is None:
             return None
-        bucket = self._callers.get(who)
-        if bucket is None or (bucket.per_s, bucket.burst) != (rate.per_s, rate.burst):
-            # New, or its key file entry changed. Identities are verified ones (keys, JWT
-            # subjects), so the map is bounded by them; idle ones are dropped past a size.
+        # Keyed by identity and rate: two principals sharing a name with different rates (a key
+        # id that is also a JWT subject, or a key whose rate was just edited) cannot reset each
+        # other's bucket by alternating. Identities are verified ones, so the map is bounded
+        # by them; past a size the idle (full) buckets go.
+        key = (who, rate.per_s, rate.burst)
+        bucket = self._callers.get(key)
+        if bucket is None:
             if len(self._callers) >= _MAX_CALLER_BUCKETS:
-                # A full bucket holds no state worth keeping: the caller is idle.
                 self._callers = {k: b for k, b in self._callers.items() if not b.full(now)}
-            bucket = self._callers[who] = TokenBucket(rate, now)
+            bucket = self._callers[key] = TokenBucket(rate, now)
         return bucket
 
     def _finished(self, who: str) -> None:

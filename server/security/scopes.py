@@ -3,8 +3,9 @@
 A scope is `ACTION[:PATTERN]`. ACTION is one of ACTIONS or `*`; PATTERN is a shell-style glob
 over model names (`fraud*`, `resnet-?`), `*` when left out. `infer:fraud*` lets a caller infer on
 every model whose name starts with "fraud"; `metadata` reads every model's metadata; `*` is
-everything. Server-wide actions (admin; repository index) are checked with the model name "",
-which only a pattern of `*` matches.
+everything. Server-wide actions (admin) are checked with the model name "", which only a
+pattern of `*` matches; listings (the repository index, statistics of every model) need a
+grant on some model and show only the models granted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 INFER = "infer"
 """ModelInfer and ModelStreamInfer."""
 METADATA = "metadata"
-"""ServerMetadata, ModelMetadata, ModelConfig, ModelReady."""
+"""ModelMetadata, ModelConfig, ModelReady. (ServerMetadata, which names no model, answers any
+authenticated caller.)"""
 STATISTICS = "statistics"
 """ModelStatistics."""
 REPOSITORY = "repository"

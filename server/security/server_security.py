@@ -68,7 +68,8 @@ class ServerSecurity:
     def layers(self) -> list[Layer]:
         """Authorization, then rate limits (only authorized calls spend a token)."""
         layers: list[Layer] = [functools.partial(AuthorizationLayer, policy=self.policy)]
-        if self.options.limits.any:
+        # API keys may carry their own rates, so they need the layer even without a flag.
+        if self.options.limits.any or self.options.api_keys is not None:
             layers.append(functools.partial(RateLimitLayer, limits=self.options.limits))
         return layers
 

@@ -70,9 +70,11 @@ class WatchedFile(Generic[T]):
         log.info("reloaded %s", self.path)
         return True
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[int, int, int, int] | None:
+        # The inode catches a swapped file (a Kubernetes Secret's ..data link), ctime an edit
+        # that kept size and mtime (cp -p, rsync -t).
         try:
             info = os.stat(self.path)
         except OSError:
             return None
-        return info.st_mtime_ns, info.st_size
+        return info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size

@@ -4,7 +4,7 @@ metadata."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import grpc
 
@@ -48,6 +48,13 @@ def _deadline_s(context: grpc.aio.ServicerContext) -> float | None:
     return time.monotonic() + remaining if remaining is not None else None
 
 
+def _token(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == AUTHORIZATION and isinstance(value, str):
+            return value
+    return None
+
+
 class CallContexts:
     """Builds the CallContext of each call; with an Authenticator, authenticates it first
     (raising Unauthenticated), without one every caller is None."""
@@ -58,12 +65,7 @@ class CallContexts:
     def caller(self, context: grpc.aio.ServicerContext) -> Caller | None:
         if self._authenticator is None:
             return None
-        token = None
-        for key, value in context.invocation_metadata() or ():
-            if key == AUTHORIZATION and isinstance(value, str):
-                token = value
-                break
-        return self._authenticator.authenticate(token, "grpc")
+        return self._authenticator.authenticate(_token(context), "grpc")
 
     def unary(self, context: grpc.aio.ServicerContext) -> CallContext:
         """A unary call's context: its caller, deadline and trace headers."""
@@ -71,8 +73,22 @@ class CallContexts:
             "grpc", _deadline_s(context), self.caller(context), _TraceHeaders(context)
         )
 
-    def stream(self, context: grpc.aio.ServicerContext) -> CallContext:
-        """The context every request of one stream shares: the stream's caller (authenticated
-        once, when it opens) and deadline, and no trace headers (one stream carries many
-        requests, each of which may belong to its own trace)."""
-        return CallContext("grpc", _deadline_s(context), self.caller(context))
+    def stream(
+        self, context: grpc.aio.ServicerContext
+    ) -> tuple[CallContext, Callable[[object], CallContext]]:
+        """A stream's context as it opens (authenticated now: a stream without a good token is
+        refused whole), and what gives each of its requests a context: the stream's deadline,
+        no trace headers (each request may belong to its own trace), and with authentication
+        the token verified again, so that a revoked key or an expired token stops a stream that
+        is already open (verification is cached: a hash or dictionary lookup per request)."""
+        deadline_s = _deadline_s(context)
+        opened = CallContext("grpc", deadline_s, self.caller(context))
+        authenticator = self._authenticator
+        if authenticator is None:
+            return opened, lambda _: opened
+        token = _token(context)
+
+        def per_request(_: object) -> CallContext:
+            return CallContext("grpc", deadline_s, authenticator.authenticate(token, "grpc"))
+
+        return opened, per_request

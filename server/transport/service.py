@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -141,9 +141,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         leave the stream open. A stream refused at its start (authentication, the stream cap)
         ends with that error's status; a failure of the stream itself ends it with INTERNAL."""
         try:
-            shared = self._calls.stream(context)
-            with self._guard.streams.open(_who(shared)):
-                await self._answer_stream(requests, context, shared)
+            opened, per_request = self._calls.stream(context)
+            with self._guard.streams.open(_who(opened)):
+                await self._answer_stream(requests, context, per_request)
         except NaiadError as exc:
             await context.abort(STATUS[exc.code], error_text(exc))
 
@@ -151,7 +151,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         self,
         requests: AsyncIterator[pb.ModelInferRequest],
         context: grpc.aio.ServicerContext,
-        shared: CallContext,
+        per_request: Callable[[pb.ModelInferRequest], CallContext],
     ) -> None:
         limits = self._limits
 
@@ -162,7 +162,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             await context.write(encode_stream_answer(answer))
 
         try:
-            await self._engine.stream(requests, decode, lambda _: shared, send)
+            await self._engine.stream(requests, decode, per_request, send)
         except Exception as exc:
             log.exception("stream failed")
             await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))

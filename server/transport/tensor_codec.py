@@ -12,11 +12,23 @@ from naiad.limits import DEFAULT_LIMITS, TensorLimits
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol._wire import decode_bytes, encode_bytes
 
+MAX_DIMS = 32
+"""Dimensions of one tensor: what every NumPy version (and ONNX Runtime) can hold."""
+
 
 def element_count(name: str, shape: tuple[int, ...], limits: TensorLimits = DEFAULT_LIMITS) -> int:
+    if len(shape) > MAX_DIMS:
+        raise InvalidArgument(f"input '{name}' has {len(shape)} dimensions, more than {MAX_DIMS}")
     for dim in shape:
         if dim < 0:
             raise InvalidArgument(f"input '{name}' has a negative dimension in shape {list(shape)}")
+        if dim > limits.max_elements:
+            # Checked per dimension too: with a 0 elsewhere the product is 0, yet NumPy still
+            # refuses to build a shape whose size overflows.
+            raise TooLarge(
+                f"input '{name}' has a dimension of {dim} (shape {list(shape)}), more than the"
+                f" server's limit of {limits.max_elements} elements"
+            )
     count = math.prod(shape)
     if count > limits.max_elements:
         raise TooLarge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -173,6 +174,12 @@ def test_api_keys_rotate_without_restart(serve, repo, keys) -> None:
         grpcclient.InferenceServerClient(server.url) as client,
     ):
         assert client.infer("fraud-a", x8(), headers=bearer(INFER_FRAUD))
+        answers: queue.Queue[tuple[object, object]] = queue.Queue()
+        client.start_stream(
+            lambda result, error: answers.put((result, error)), headers=bearer(INFER_FRAUD)
+        )
+        client.async_stream_infer("fraud-a", x8(), request_id="before")
+        assert answers.get(timeout=30)[1] is None
         replacement = keys.with_suffix(".new")
         replacement.write_text(key_entry("fraud-app", new_secret, ["infer:fraud*"]))
         os.replace(replacement, keys)  # as a Secret update swaps the file
@@ -185,6 +192,11 @@ def test_api_keys_rotate_without_restart(serve, repo, keys) -> None:
 
         wait_until(rotated, "the old key refused after rotation")
         assert client.infer("fraud-a", x8(), headers=bearer(new_secret))
+        # The stream opened with the old key stays open, but no longer infers.
+        client.async_stream_infer("fraud-a", x8(), request_id="after")
+        _, error = answers.get(timeout=30)
+        assert error is not None and "missing or invalid bearer token" in str(error)
+        client.stop_stream()
 
 
 def status_of_or_none(call) -> str | None:  # type: ignore[no-untyped-def]

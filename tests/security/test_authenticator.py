@@ -207,3 +207,16 @@ def test_with_a_real_keys_file(tmp_path: Path) -> None:
     with pytest.raises(Unauthenticated) as refused:
         authenticator.authenticate(f"Bearer {KEY}x", "grpc")
     assert refused.value.message == REFUSED
+
+
+def test_audit_values_from_callers_cannot_add_fields_or_lines(caplog) -> None:  # type: ignore[no-untyped-def]
+    from naiad.security import audit
+
+    with caplog.at_level("INFO", logger="naiad.audit"):
+        audit.denied("app", "infer", "x\nINFO allowed caller=root", "grpc", "no")
+        audit.allowed("ops team", "repository.load", "plain-name", "http")
+    denied, allowed = (record.getMessage() for record in caplog.records)
+    assert "\n" not in denied and "model='x\\nINFO allowed caller=root'" in denied
+    assert (
+        allowed == "allowed caller='ops team' action=repository.load model=plain-name protocol=http"
+    )

@@ -72,6 +72,23 @@ async def test_rate_limit_answers_resource_exhausted_with_a_retry_hint(repo) -> 
             assert 1000 <= int(trailers["grpc-retry-pushback-ms"]) <= 2000
 
 
+async def test_an_api_keys_own_rate_applies_without_any_limit_flag(repo, tmp_path) -> None:
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()
+    keys = tmp_path / "rated.toml"
+    keys.write_text(
+        f'[[keys]]\nid = "app"\nsha256 = "{digest}"\nscopes = ["*"]\nrate = 0.5\nburst = 1\n'
+    )
+    async with running(repo, security=SecurityOptions(api_keys=keys)) as server:
+        async for stub in stub_for(server):
+            with pytest.raises(grpc.aio.AioRpcError) as unknown:  # refused below: costs nothing
+                await stub.ModelInfer(infer("missing"), metadata=TOKEN)
+            assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+            await stub.ModelInfer(infer("fast"), metadata=TOKEN)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ModelInfer(infer("fast"), metadata=TOKEN)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 async def test_tensor_caps_answer_resource_exhausted(repo) -> None:
     security = SecurityOptions(tensor_limits=TensorLimits(max_elements=4))
     async with running(repo, security=security) as server:

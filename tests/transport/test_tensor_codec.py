@@ -179,8 +179,8 @@ def test_typed_values_that_do_not_fit_are_refused(wire, value):
 
 def test_tensors_over_the_caps_are_refused_before_decoding() -> None:
     limits = TensorLimits(max_elements=6, max_element_bytes=3)
-    with pytest.raises(TooLarge, match="7 elements"):
-        from_raw("x", BY_WIRE["FP32"], (7,), b"\0" * 28, limits)
+    with pytest.raises(TooLarge, match="8 elements"):
+        from_raw("x", BY_WIRE["FP32"], (2, 4), b"\0" * 32, limits)
     with pytest.raises(TooLarge, match="a BYTES element is too large"):
         from_raw("x", BY_WIRE["BYTES"], (1,), encode_bytes([b"abcd"]), limits)
     contents = pb.InferTensorContents(bytes_contents=[b"ok", b"long"])
@@ -192,3 +192,19 @@ def test_tensors_over_the_caps_are_refused_before_decoding() -> None:
 def test_a_bytes_shape_larger_than_its_buffer_is_refused_without_allocating() -> None:
     with pytest.raises(InvalidArgument, match="cannot fit"):
         from_raw("x", BY_WIRE["BYTES"], (2**14, 2**10), b"\0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("shape", "error", "message"),
+    [
+        # NumPy refuses these itself, with a ValueError a client must never see as INTERNAL.
+        ((0, 2**62, 2**62), TooLarge, "a dimension of 4611686018427387904"),
+        ((1,) * 65, InvalidArgument, "65 dimensions, more than 32"),
+    ],
+)
+def test_shapes_numpy_cannot_build_are_refused_first(shape, error, message) -> None:
+    with pytest.raises(error, match=message):
+        from_raw("x", BY_WIRE["FP32"], shape, b"")
+    contents = pb.InferTensorContents(fp32_contents=[])
+    with pytest.raises(error, match=message):
+        from_contents("x", BY_WIRE["FP32"], shape, contents)
