@@ -46,9 +46,6 @@ class Finding(AssertionError):
 # Open bugs, each reported with a reproducer. Campaigns skip the inputs that hit them, so that a
 # known bug does not stop every run; NAIAD_FUZZ_KNOWN=<name>,... (or "all") stops skipping.
 KNOWN_ISSUES = {
-    "zero-size-shape": "decode_request: a tensor with a 0 dim passes the element cap (0 elements) "
-    "but numpy refuses to shape it when the other dims overflow its size (shape [0, 2**63-1]): "
-    "ValueError escapes tensor_codec.from_contents/from_raw, not InvalidArgument",
     "config-int-range": "parse_config_text (config/parse.py) catches only ParseError: an enum "
     "field given a number outside int32 (input { data_type: 4294967296 }) raises protobuf's "
     "ValueError, not ModelLoadError",
@@ -141,11 +138,6 @@ _SCHEDULERS = {
 _task_ids = iter(range(1, 2**63))
 
 
-def _unshapeable(shape: list[int]) -> bool:
-    """A zero-element shape numpy cannot make: its other dims overflow 2**63 bytes."""
-    return 0 in shape and math.prod(d for d in shape if d > 0) * 16 >= 2**63
-
-
 def _misfits_reshape(request_inputs: list, settings: ModelSettings) -> bool:
     for tensor in request_inputs:
         spec = settings.input(tensor.name)
@@ -165,10 +157,6 @@ def _infer(message: pb.ModelInferRequest) -> None:
         request = decode_request(message)
     except NaiadError:
         return
-    except ValueError:
-        if _known("zero-size-shape") and any(_unshapeable(t.shape) for t in message.inputs):
-            return
-        raise
     for tensor, raw in zip(request.inputs, message.raw_input_contents, strict=False):
         _check(to_raw(tensor.datatype, tensor.data) == raw, f"raw of '{tensor.name}' changed")
     settings = MODELS.get(request.model_name, MODELS["fuzz"])
