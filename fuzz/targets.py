@@ -45,21 +45,9 @@ class Finding(AssertionError):
 
 # Open bugs, each reported with a reproducer. Campaigns skip the inputs that hit them, so that a
 # known bug does not stop every run; NAIAD_FUZZ_KNOWN=<name>,... (or "all") stops skipping.
-KNOWN_ISSUES = {
-    "config-int-range": "parse_config_text (config/parse.py) catches only ParseError: an enum "
-    "field given a number outside int32 (input { data_type: 4294967296 }) raises protobuf's "
-    "ValueError, not ModelLoadError",
-    "config-enum-number": "build_settings: an enum number without a name (input { data_type: 99 }, "
-    "which parses) reaches DataType.Name in validate.py and scheduling.py: ValueError escapes, "
-    "not ModelLoadError",
-    "reshape-fit": "admit (engine/validation.py) reshapes to a config reshape holding -1 without "
-    "checking that the element count fits: numpy's ValueError escapes, not InvalidArgument",
-    "timeout-range": "admit accepts a `timeout` above 2**63-1 (uint64_param); Scheduler.enqueue "
-    "then raises TypeError, after ServedModel.submit put the request in its PendingTable",
-    "priority-levels": "config priority_levels is unbounded: scheduler_options builds one "
-    "QueuePolicy per level and the native scheduler allocates per level (5e7 levels: 3.8 GB, 7 s); "
-    "above 2**32-1 SchedulerOptions raises TypeError",
-}
+KNOWN_ISSUES: dict[str, str] = {}
+"""Open bugs whose inputs a campaign skips, by name; empty while none is open. (The five the
+first campaigns found are fixed and their inputs are ordinary seeds now.)"""
 _UNGUARDED = set(os.environ.get("NAIAD_FUZZ_KNOWN", "").split(","))
 _MAX_LEVELS = 1 << 12
 _INT64_MAX = 2**63 - 1
@@ -164,21 +152,12 @@ def _infer(message: pb.ModelInferRequest) -> None:
         admission = admit(request, settings)
     except NaiadError:
         return
-    except ValueError:
-        if _known("reshape-fit") and _misfits_reshape(request.inputs, settings):
-            return
-        raise
     scheduler = _SCHEDULERS[settings.name]
     levels = max(1, settings.batching.priority_levels)
     task_id = next(_task_ids)
     # As ServedModel.submit queues an admitted request.
     args = (task_id, admission.rows, admission.shape_key, min(admission.priority, levels))
-    try:
-        result = scheduler.enqueue(*args, admission.timeout_us)
-    except TypeError:
-        if _known("timeout-range") and admission.timeout_us > _INT64_MAX:
-            return
-        raise
+    result = scheduler.enqueue(*args, admission.timeout_us)
     if result is native.EnqueueResult.OK:
         _check(scheduler.cancel(task_id), "an admitted task was not queued")
     outputs = [InferOutput(t.name, t.datatype, t.data) for t in request.inputs]
@@ -336,20 +315,10 @@ def _config(parse: Callable[[str], pb.ModelConfig], data: bytes) -> None:
         raw = parse(text)
     except NaiadError:
         return
-    except ValueError as exc:
-        if _known("config-int-range") and "out of range" in str(exc):
-            return
-        raise
-    if _known("priority-levels") and raw.dynamic_batching.priority_levels > _MAX_LEVELS:
-        return
     try:
         settings = _settings(raw, "fuzz")
     except NaiadError:
         return
-    except ValueError as exc:
-        if _known("config-enum-number") and "has no name defined" in str(exc):
-            return
-        raise
     # Validated settings must make options the native scheduler accepts.
     options = native.scheduler_options(settings.batching, settings.max_batch_size)
     native.Scheduler(options, native.ManualClock()).close()
@@ -375,11 +344,12 @@ _U32 = [0, 1, 2, 3, 4, 8, 64, 2**32 - 1]
 
 def _options(fdp: atheris.FuzzedDataProvider) -> native.SchedulerOptions | None:
     levels = _pick_int(fdp, [0, 1, 2, 3, 8], -1, 2**32)
-    if _known("priority-levels") and levels > _MAX_LEVELS:
-        return None
     policies = []
     if fdp.ConsumeBool():
-        for _ in range(fdp.PickValueInList([levels, max(levels - 1, 0), levels + 1, 1])):
+        # Bounded by the harness, not the binding: building 2**32 policies in Python is the
+        # harness's own hang. The binding refuses more than kMaxPriorityLevels levels.
+        count = fdp.PickValueInList([levels, max(levels - 1, 0), levels + 1, 1])
+        for _ in range(min(count, _MAX_LEVELS + 2)):
             policies.append(
                 _binding.QueuePolicy(
                     timeout_action=fdp.PickValueInList(_TIMEOUT_ACTIONS),

@@ -13,8 +13,9 @@ SchedulerOptions validated(SchedulerOptions options) {
   if (options.max_queue_delay_us < 0) {
     throw std::invalid_argument("max_queue_delay_us must be >= 0");
   }
-  if (options.priority_levels < 1) {
-    throw std::invalid_argument("priority_levels must be >= 1");
+  if (options.priority_levels < 1 || options.priority_levels > kMaxPriorityLevels) {
+    throw std::invalid_argument("priority_levels must be in 1.." +
+                                std::to_string(kMaxPriorityLevels));
   }
   if (options.default_priority_level < 1 ||
       options.default_priority_level > options.priority_levels) {

@@ -193,6 +193,9 @@ TEST(Validation, BadOptionsThrow) {
   naiad::SchedulerOptions zero_levels = batching(8, 0);
   zero_levels.priority_levels = 0;
   EXPECT_THROW((void)naiad::Scheduler(zero_levels, clock), std::invalid_argument);
+  naiad::SchedulerOptions too_many_levels = batching(8, 0);
+  too_many_levels.priority_levels = naiad::kMaxPriorityLevels + 1;
+  EXPECT_THROW((void)naiad::Scheduler(too_many_levels, clock), std::invalid_argument);
   naiad::SchedulerOptions bad_default = batching(8, 0);
   bad_default.priority_levels = 2;
   bad_default.default_priority_level = 3;

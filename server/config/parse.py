@@ -17,7 +17,7 @@ def parse_config_text(text: str, *, model: str, source: str = CONFIG_FILENAME) -
     config = ModelConfig()
     try:
         text_format.Parse(text, config)
-    except text_format.ParseError as exc:
+    except (text_format.ParseError, ValueError) as exc:  # ValueError: an enum number too large
         raise ModelLoadError(f"model '{model}': cannot parse {source}: {exc}") from None
     return config
 
@@ -27,7 +27,7 @@ def parse_config_json(text: str, *, model: str) -> ModelConfig:
     config = ModelConfig()
     try:
         json_format.Parse(text, config)
-    except json_format.ParseError as exc:
+    except (json_format.ParseError, ValueError) as exc:
         raise ModelLoadError(
             f"model '{model}': cannot parse the 'config' parameter: {exc}"
         ) from None

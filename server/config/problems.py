@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from naiad.errors import ModelLoadError
+from naiad_protocol.model_config_pb2 import DataType
 
 
 class Problems:
@@ -39,3 +40,12 @@ class Problems:
 def show(dims: Sequence[int]) -> str:
     """Dims as messages print them: [-1, 3]."""
     return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def type_name(number: int) -> str:
+    """The DataType's name, or `TYPE_<number>` for a number protobuf keeps but names nothing
+    (text and JSON configs may carry any enum number)."""
+    try:
+        return DataType.Name(number)
+    except ValueError:
+        return f"TYPE_<{number}>"

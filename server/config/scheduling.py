@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from naiad.config.paths import ModelFiles, confined
-from naiad.config.problems import Problems, show
+from naiad.config.problems import Problems, show, type_name
 from naiad.config.settings import (
     BatchingPolicy,
     InstanceGroup,
@@ -22,7 +22,6 @@ from naiad.config.settings import (
 )
 from naiad.datatypes import BY_CONFIG
 from naiad_protocol.model_config_pb2 import (
-    DataType,
     ModelConfig,
     ModelDynamicBatching,
     ModelInput,
@@ -30,6 +29,10 @@ from naiad_protocol.model_config_pb2 import (
     ModelQueuePolicy,
     ModelWarmup,
 )
+
+MAX_PRIORITY_LEVELS = 1024
+"""Triton sets no bound; every level is a native queue, so the native scheduler takes at most
+this many (kMaxPriorityLevels in scheduler_options.h; the config check says it first)."""
 
 # Durations travel to the native scheduler as signed 64-bit microseconds.
 _MAX_US = 2**63 - 1
@@ -76,6 +79,10 @@ def _check_dynamic_batching(
     if batching.max_queue_delay_microseconds > _MAX_US:
         problems.add("max_queue_delay_microseconds is too large")
     levels = batching.priority_levels
+    if levels > MAX_PRIORITY_LEVELS:
+        # The scheduler keeps a queue per level: an absurd count is memory, not a policy.
+        problems.add(f"priority_levels {levels} is more than {MAX_PRIORITY_LEVELS}")
+        return
     if levels == 0:
         if batching.default_priority_level != 0:
             problems.add("default_priority_level is set but priority_levels is 0")
@@ -188,8 +195,8 @@ def _warmup_input(
 ) -> WarmupInput | None:
     if data.data_type != tensor.data_type:
         problems.add(
-            f"{where}: input '{name}' has data_type {DataType.Name(data.data_type)}, "
-            f"the model input is {DataType.Name(tensor.data_type)}"
+            f"{where}: input '{name}' has data_type {type_name(data.data_type)}, "
+            f"the model input is {type_name(tensor.data_type)}"
         )
         return None
     choice = data.WhichOneof("input_data_type")
@@ -206,7 +213,7 @@ def _warmup_input(
             f"reshape {show(tensor.reshape.shape)}"
         )
         return None
-    datatype = BY_CONFIG.get(DataType.Name(data.data_type))
+    datatype = BY_CONFIG.get(type_name(data.data_type))
     if datatype is None:  # the model input's own check reports the type
         return None
     if choice == "input_data_file":

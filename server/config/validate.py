@@ -10,12 +10,11 @@ from collections.abc import Sequence
 
 from naiad.config.complete import BACKEND, PLATFORM
 from naiad.config.paths import relative_path_problem, shown
-from naiad.config.problems import Problems, show
+from naiad.config.problems import Problems, show, type_name
 from naiad.config.settings import TensorSpec
 from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.datatypes import BY_CONFIG
 from naiad_protocol.model_config_pb2 import (
-    DataType,
     ModelConfig,
     ModelInput,
     ModelOutput,
@@ -124,7 +123,7 @@ def tensor_specs(
 def _spec(tensor: ModelInput | ModelOutput) -> TensorSpec:
     return TensorSpec(
         name=tensor.name,
-        datatype=BY_CONFIG[DataType.Name(tensor.data_type)],
+        datatype=BY_CONFIG[type_name(tensor.data_type)],
         dims=tuple(tensor.dims),
         reshape=tuple(tensor.reshape.shape) if tensor.HasField("reshape") else None,
         optional=isinstance(tensor, ModelInput) and tensor.optional,
@@ -163,13 +162,13 @@ def _tensor_problem(
     where = f"{kind} '{tensor.name}'"
     if sig.datatype is None:
         return f"{where}: the ONNX model declares {sig.type_name}, which naiad cannot serve"
-    type_name = DataType.Name(tensor.data_type)
-    declared = BY_CONFIG.get(type_name)
+    name = type_name(tensor.data_type)
+    declared = BY_CONFIG.get(name)
     if declared is None:
-        return f"{where}: data_type {type_name} is not supported"
+        return f"{where}: data_type {name} is not supported"
     if declared != sig.datatype:
         return (
-            f"{where} has data_type {type_name} in the model config "
+            f"{where} has data_type {name} in the model config "
             f"but the ONNX model declares {sig.datatype.wire}"
         )
     if not tensor.dims:

@@ -55,7 +55,13 @@ def admit(request: InferRequest, settings: ModelSettings) -> Admission:
         data = tensor.data
         if spec.reshape is not None:
             prefix = (batch,) if settings.batches else ()
-            data = data.reshape(prefix + spec.reshape)
+            try:
+                data = data.reshape(prefix + spec.reshape)
+            except ValueError:
+                raise InvalidArgument(
+                    f"input '{tensor.name}' of shape {list(tensor.shape)} cannot take the"
+                    f" model's reshape {list(spec.reshape)}"
+                ) from None
         inputs[tensor.name] = data
         shapes.append(item_shape)
     missing = [s.name for s in settings.inputs if s.name not in inputs and not s.optional]
@@ -137,6 +143,7 @@ def _scheduling_parameters(parameters: dict[str, ParameterValue]) -> tuple[int, 
 
 
 def _non_negative_int(key: str, value: ParameterValue) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    # Within int64: the scheduler takes them as 64-bit signed values.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvalidArgument(f"parameter '{key}' must be a non-negative integer, got {value!r}")
     return value

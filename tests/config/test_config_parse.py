@@ -55,3 +55,9 @@ def test_json_config_is_parsed() -> None:
 def test_malformed_json_says_it_is_the_config_parameter() -> None:
     with pytest.raises(ModelLoadError, match="model 'm': cannot parse the 'config' parameter"):
         parse_config_json('{"max_batch_size": "many"}', model="m")
+
+
+def test_an_enum_number_protobuf_cannot_hold_is_a_load_error() -> None:
+    # protobuf raises ValueError, not ParseError, for a number outside int32.
+    with pytest.raises(ModelLoadError, match="cannot parse config.pbtxt"):
+        parse_config_text("input { data_type: 4294967296 }", model="m")

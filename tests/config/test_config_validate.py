@@ -146,6 +146,16 @@ BAD = {
         'max_batch_size: 2 input [{ name: "INPUT0" dims: [ 4 ] reshape { shape: [ 2, -1 ] } }]',
         "differ in -1 dims",
     ),
+    "data_type number without a name": (
+        batching,
+        'input [{ name: "INPUT0" data_type: 99 dims: [ 4 ] }]',
+        "data_type TYPE_<99> is not supported",
+    ),
+    "priority levels beyond the scheduler's bound": (
+        batching,
+        "max_batch_size: 4 dynamic_batching { priority_levels: 5000 }",
+        "priority_levels 5000 is more than 1024",
+    ),
     "duplicate input": (
         two_inputs,
         'input [{ name: "INPUT0" }, { name: "INPUT1" }, { name: "INPUT0" }]',

@@ -95,3 +95,18 @@ def test_accepted_parameters_and_unbatched_models() -> None:
     assert admission.rows == 1 and admission.inputs["B"].shape == (2, 3)
     with pytest.raises(InvalidArgument, match="unexpected shape"):
         admit(request(*good()), flat)
+
+
+def test_a_timeout_beyond_int64_is_refused_not_queued() -> None:
+    with pytest.raises(InvalidArgument, match="parameter 'timeout' must be a non-negative"):
+        admit(request(*good(), timeout=2**63), MODEL)
+    assert admit(request(*good(), timeout=2**63 - 1), MODEL).timeout_us == 2**63 - 1
+
+
+def test_an_input_that_cannot_take_a_variable_reshape_is_refused() -> None:
+    model = dataclasses.replace(
+        MODEL, inputs=(TensorSpec("R", FP32, (-1, 3), reshape=(2, -1)),), max_batch_size=0
+    )
+    model = dataclasses.replace(model, batching=BatchingPolicy(enabled=False))
+    with pytest.raises(InvalidArgument, match=r"cannot take the model's reshape \[2, -1\]"):
+        admit(request(tensor("R", (1, 3))), model)

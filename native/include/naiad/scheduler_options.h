@@ -27,6 +27,10 @@ struct QueuePolicy {
   uint32_t max_queue_size = 0;
 };
 
+// Most priority levels a scheduler takes: each level is a queue with its own policy, so a count
+// from an untrusted config must not become an allocation of its own size.
+inline constexpr uint32_t kMaxPriorityLevels = 1024;
+
 struct SchedulerOptions {
   // Most rows (sum of the tasks' batch dimensions) in one batch. >= 1.
   uint32_t max_batch_size = 1;
@@ -41,7 +45,7 @@ struct SchedulerOptions {
   std::vector<uint32_t> preferred_batch_sizes;
   // true: a batch is a contiguous run of the queue's order; a task with another shape key ends it.
   bool preserve_ordering = false;
-  // Levels are 1..priority_levels; level 1 is served first. >= 1.
+  // Levels are 1..priority_levels; level 1 is served first. In 1..kMaxPriorityLevels.
   uint32_t priority_levels = 1;
   // Level of tasks enqueued with priority 0. In 1..priority_levels.
   uint32_t default_priority_level = 1;
