@@ -94,13 +94,17 @@ class ServedModel:
         future: asyncio.Future[InferResponse] = loop.create_future()
         pending = Pending(admission, request.id, future, inbox_for(loop), time.perf_counter_ns())
         task_id = self._table.add(pending)
-        result = self._scheduler.enqueue(
-            task_id,
-            admission.rows,
-            admission.shape_key,
-            min(admission.priority, self._levels),
-            admission.timeout_us,
-        )
+        try:
+            result = self._scheduler.enqueue(
+                task_id,
+                admission.rows,
+                admission.shape_key,
+                min(admission.priority, self._levels),
+                admission.timeout_us,
+            )
+        except BaseException:
+            self._table.drop(task_id)  # never queued: no entry may outlive the call
+            raise
         if result is not EnqueueResult.OK:
             self._table.drop(task_id)
             if result is EnqueueResult.QUEUE_FULL:
