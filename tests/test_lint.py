@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["server", "clients", "tests", "bench"]
+CHECKED = ["server", "clients", "tests", "bench", "fuzz"]
 
 
 def _run(*command: str) -> None:
