@@ -106,23 +106,24 @@ class RateLimitLayer(EngineLayer):
         self._global = TokenBucket(limits.rate, now) if limits.rate else None
         self._models = {name: TokenBucket(rate, now) for name, rate in limits.per_model.items()}
         self._callers: dict[tuple[str, float, float], TokenBucket] = {}
-        self._inflight: dict[str, int] = {}
+        self._inflight = CallerSlots(limits.max_inflight_per_caller)
 
     def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
         caller = context.caller
         who = caller.identity if caller is not None else ANONYMOUS
-        limit = self._limits.max_inflight_per_caller
-        if limit is not None and self._inflight.get(who, 0) >= limit:
-            raise ResourceExhausted(f"caller '{who}' already has {limit} requests in flight")
+        if self._inflight.full(who):
+            raise ResourceExhausted(
+                f"caller '{who}' already has {self._inflight.limit} requests in flight"
+            )
         buckets = self._admit(who, caller.rate if caller is not None else None, request.model_name)
         future = self.inner.submit(request, context)
         # Taken only once queued: a request the engine refuses (unknown model, bad input,
         # full queue) costs the caller nothing. Nothing runs between the check and here.
         for bucket in buckets:
             bucket.take()
-        if limit is not None:
-            self._inflight[who] = self._inflight.get(who, 0) + 1
-            future.add_done_callback(lambda _: self._finished(who))
+        if self._inflight.limit is not None:
+            self._inflight.take(who)
+            future.add_done_callback(lambda _: self._inflight.give_back(who))
         return future
 
     def _admit(
@@ -159,36 +160,46 @@ class RateLimitLayer(EngineLayer):
             bucket = self._callers[key] = TokenBucket(rate, now)
         return bucket
 
-    def _finished(self, who: str) -> None:
-        left = self._inflight[who] - 1
+
+class CallerSlots:
+    """At most `limit` of something (requests in flight, open streams) per caller; None: no
+    limit. Callers holding none take no memory."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._held: dict[str, int] = {}
+
+    def full(self, who: str) -> bool:
+        return self.limit is not None and self._held.get(who, 0) >= self.limit
+
+    def take(self, who: str) -> None:
+        self._held[who] = self._held.get(who, 0) + 1
+
+    def give_back(self, who: str) -> None:
+        left = self._held[who] - 1
         if left:
-            self._inflight[who] = left
+            self._held[who] = left
         else:
-            del self._inflight[who]
+            del self._held[who]
 
 
 class StreamQuota:
     """At most `max_per_caller` open streams per caller (--max-streams-per-caller)."""
 
     def __init__(self, max_per_caller: int | None) -> None:
-        self._max = max_per_caller
-        self._open: dict[str, int] = {}
+        self._slots = CallerSlots(max_per_caller)
 
     @contextlib.contextmanager
     def open(self, who: str) -> Iterator[None]:
         """Holds one stream slot for `who`; raises ResourceExhausted when none is free."""
-        if self._max is None:
+        slots = self._slots
+        if slots.limit is None:
             yield
             return
-        count = self._open.get(who, 0)
-        if count >= self._max:
-            raise ResourceExhausted(f"caller '{who}' already has {self._max} streams open")
-        self._open[who] = count + 1
+        if slots.full(who):
+            raise ResourceExhausted(f"caller '{who}' already has {slots.limit} streams open")
+        slots.take(who)
         try:
             yield
         finally:
-            left = self._open[who] - 1
-            if left:
-                self._open[who] = left
-            else:
-                del self._open[who]
+            slots.give_back(who)
