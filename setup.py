@@ -6,7 +6,7 @@ import glob
 import os
 
 from pybind11.setup_helpers import Pybind11Extension
-from setuptools import Extension, setup
+from setuptools import Extension, find_namespace_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.join(HERE, "protos")
@@ -57,15 +57,10 @@ generate_stubs()
 setup(
     packages=[
         "naiad",
-        "naiad.config",
-        "naiad.repository",
-        "naiad.runtime",
-        "naiad.engine",
-        "naiad.transport",
-        "naiad.observability",
+        *(f"naiad.{name}" for name in find_namespace_packages("server", exclude=["*__pycache__*"])),
         "naiad_client",
         "naiad_protocol",
     ],
-    package_data={"naiad": ["py.typed", "_native.pyi"], "naiad_protocol": ["*.proto", "*.pyi"]},
+    package_data={"naiad": ["py.typed", "_native.pyi", "transport/http/*.json"], "naiad_protocol": ["*.proto", "*.pyi"]},
     ext_modules=[native_extension(), *codec_extension()],
 )
