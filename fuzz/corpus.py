@@ -76,7 +76,7 @@ def seeds(target: str) -> list[bytes]:
     """Well-formed inputs for `target`, from which mutations start when a corpus is empty."""
     if target == "grpc_infer_request":
         return _seed_requests()
-    if target in ("http_head", "http_listener"):
+    if target in ("http_server",):
         return [
             b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n",
             b"HEAD /metrics?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
@@ -104,7 +104,7 @@ def dictionary(target: str) -> list[bytes]:
         for message in mc.DESCRIPTOR.message_types_by_name.values():
             names.update(_names_in(message, json=target == "config_json"))
         return sorted(name.encode() for name in names)
-    if target in ("http_head", "http_listener"):
+    if target in ("http_server",):
         return [
             b"GET ",
             b"HEAD ",

@@ -15,15 +15,16 @@ from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
 from naiad.front_end import FrontEnd
 from naiad.observability.access_log import AccessLogLayer
-from naiad.observability.health import HealthRoutes
 from naiad.observability.ledger import StatsLedger
-from naiad.observability.listener import HttpListener
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
 from naiad.security.server_security import SecurityOptions, ServerSecurity
 from naiad.transport.grpc_server import INT32_MAX, MAX_STREAMS_PER_CONNECTION, GrpcFrontEnd
+from naiad.transport.http.limits import HttpLimits
+from naiad.transport.http.rest import RestApi
+from naiad.transport.http.server import HttpServer
 
 log = logging.getLogger("naiad")
 
@@ -41,13 +42,14 @@ class ServerOptions:
     startup_models: tuple[str, ...] = field(default_factory=tuple)
     poll_interval_s: float = 15.0
     max_message_bytes: int = INT32_MAX
-    """Largest request accepted; larger ones get RESOURCE_EXHAUSTED."""
+    """Largest request accepted (a gRPC message, an HTTP body as sent and once decompressed);
+    larger ones get RESOURCE_EXHAUSTED on gRPC, 413 on HTTP."""
     grace_s: float = 30.0
     """How long shutdown waits for in-flight requests."""
     http_host: str | None = None
     """None: the gRPC host."""
     http_port: int | None = 8000
-    """Health endpoints (/v2/health/...); None disables them, 0 picks a free port."""
+    """The v2 REST API, health endpoints included; None disables it, 0 picks a free port."""
     metrics_host: str | None = None
     """None: the gRPC host."""
     metrics_port: int | None = 8002
@@ -71,8 +73,9 @@ class NaiadServer:
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
     (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
-    `layers`. Front ends, in start order: grpc, http (health), metrics; a new front end is one
-    more entry in `front_ends`. gRPC and HTTP share the security's Guard and certificate.
+    `layers`. Front ends, in start order: grpc, http (the REST API, health included), metrics;
+    a new front end is one more entry in `front_ends`. gRPC and HTTP share the security's Guard
+    and certificate.
     """
 
     def __init__(self, options: ServerOptions) -> None:
@@ -106,14 +109,17 @@ class NaiadServer:
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
-            routes = HealthRoutes(self.engine, self.security.guard)
+            api = RestApi(self.engine, self.security.guard, options.max_message_bytes)
+            limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
-                HttpListener(host, options.http_port, routes, "http", tls=self.security.tls)
+                HttpServer(
+                    host, options.http_port, api, "http", tls=self.security.tls, limits=limits
+                )
             )
         if options.metrics_port is not None and self.ledger is not None:
             host = options.metrics_host or options.grpc_host
             route = MetricsRoute(build_registry(self.repository, self.ledger))
-            self.front_ends.append(HttpListener(host, options.metrics_port, route, "metrics"))
+            self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
 
     @property
     def grpc_address(self) -> str:

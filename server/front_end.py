@@ -1,8 +1,8 @@
 """What the composition root (app.py) holds a list of: the server's listeners.
 
 Each front end owns one listening socket and its protocol: gRPC (transport/grpc_server.py),
-the HTTP health listener and the metrics listener (observability/listener.py), and later the
-HTTP/REST API, broker consumers and front-end processes. The server starts them in list order
+the HTTP server (transport/http/server.py) answering the REST API on one port and the metrics on
+another, and later broker consumers and front-end processes. The server starts them in list order
 before the models load (so that probes see it live and not yet ready), tells them when it
 starts and stops taking traffic, and stops them in the same order.
 """

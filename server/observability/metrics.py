@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from naiad.observability.collector import NaiadCollector
 from naiad.observability.exposition import CONTENT_TYPE, render
 from naiad.observability.ledger import StatsLedger
-from naiad.observability.listener import RequestHead, Response
 from naiad.repository.manager import ModelRepository
+from naiad.transport.http.messages import HttpRequest, HttpResponse
 
 METRICS_PATH = "/metrics"
 
@@ -32,9 +32,11 @@ class MetricsRoute:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
 
-    async def __call__(self, head: RequestHead) -> Response | None:
-        if head.path != METRICS_PATH:
+    async def __call__(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path != METRICS_PATH:
             return None
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(HTTPStatus.METHOD_NOT_ALLOWED, headers=(("Allow", "GET"),))
         # Off the event loop: reading /proc and every scheduler's stats must not stall gRPC.
         body = await asyncio.to_thread(render, self._registry)
-        return Response(HTTPStatus.OK, body, CONTENT_TYPE)
+        return HttpResponse(HTTPStatus.OK, body, CONTENT_TYPE)

@@ -31,6 +31,8 @@ EXTENSIONS = (
     "statistics",
     "schedule_policy",
     "parameters",
+    "binary_tensor_data",
+    "logging",
 )
 
 log = logging.getLogger("naiad.transport")

@@ -1,4 +1,4 @@
-"""The HTTP listener, the text exposition and the readiness rule, without a model server."""
+"""The HTTP server's basics, the text exposition and the readiness rule, without a model server."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from naiad.engine.engine import Engine
 from naiad.observability.exposition import render
-from naiad.observability.listener import HttpListener, RequestHead, Response
 from naiad.repository.types import ModelState
 from naiad.repository.views import ModelView, Snapshot, VersionView
+from naiad.transport.http.messages import HttpRequest, HttpResponse
+from naiad.transport.http.server import HttpServer
 
 
-async def _route(head: RequestHead) -> Response | None:
-    path = head.path
+async def _route(request: HttpRequest) -> HttpResponse | None:
+    path = request.path
     if path == "/hello":
-        return Response(HTTPStatus.OK, b"hi")
+        return HttpResponse(HTTPStatus.OK, b"hi")
     if path == "/boom":
         raise RuntimeError("boom")
     return None
@@ -36,7 +37,7 @@ async def _exchange(
 
 
 async def test_keep_alive_errors_and_orderly_stop() -> None:
-    listener = HttpListener("127.0.0.1", 0, _route, "test")
+    listener = HttpServer("127.0.0.1", 0, _route, "test")
     await listener.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
     try:
@@ -56,7 +57,7 @@ async def test_keep_alive_errors_and_orderly_stop() -> None:
 
 
 async def test_bad_requests_close_the_connection() -> None:
-    listener = HttpListener("127.0.0.1", 0, _route, "test")
+    listener = HttpServer("127.0.0.1", 0, _route, "test")
     await listener.start()
     try:
         for raw, status in (

@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from naiad.engine.layers import EngineLayer
-from naiad.observability.listener import HttpListener, RequestHead, Response
 from naiad.security.tls import ServerTls, TlsFiles
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
+from naiad.transport.http.messages import HttpRequest, HttpResponse
+from naiad.transport.http.server import HttpServer
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 from security.certs import CertPair, Pki, make_pki
@@ -150,13 +151,13 @@ async def test_grpc_serves_renewed_files_to_new_connections(pki: Pki, caplog) ->
 # HTTP
 
 
-async def route(head: RequestHead) -> Response | None:
-    return Response(HTTPStatus.OK, head.path.encode())
+async def route(request: HttpRequest) -> HttpResponse | None:
+    return HttpResponse(HTTPStatus.OK, request.path.encode())
 
 
 @asynccontextmanager
 async def http_front(tls: ServerTls) -> AsyncIterator[int]:
-    listener = HttpListener("127.0.0.1", 0, route, "test", tls=tls)
+    listener = HttpServer("127.0.0.1", 0, route, "test", tls=tls)
     await listener.start()
     try:
         yield listener.port

@@ -1,5 +1,5 @@
-"""HttpListener's bounds on clients: idle and slow-loris timeouts, the TLS handshake bound, the
-connection cap, a client that stops reading; and parse_head's strictness.
+"""HttpServer's bounds on clients: idle and slow-loris timeouts, the TLS handshake bound, the
+connection cap, a client that stops reading, head and body sizes; and the parser's strictness.
 
 Timeouts are tens of milliseconds here. Only lower bounds are exact (nothing is cut before its
 time); upper bounds are loose, for a loaded machine.
@@ -8,6 +8,7 @@ time); upper bounds are loose, for a loaded machine.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -18,22 +19,27 @@ from pathlib import Path
 import pytest
 from security.certs import make_pki
 
-from naiad.observability.listener import HttpLimits, HttpListener, RequestHead, Response, parse_head
 from naiad.security.tls import ServerTls, TlsFiles
+from naiad.transport.http.limits import HttpLimits
+from naiad.transport.http.messages import HttpRequest, HttpResponse
+from naiad.transport.http.server import HttpServer
 
 BIG = 16 * 1024 * 1024
 """More than any loopback socket buffers, so an answer this size waits on its reader."""
 
 
-async def route(head: RequestHead) -> Response | None:
-    if head.path == "/big":
-        return Response(HTTPStatus.OK, b"x" * BIG)
-    return Response(HTTPStatus.OK, b"ok")
+async def route(request: HttpRequest) -> HttpResponse | None:
+    if request.path == "/big":
+        return HttpResponse(HTTPStatus.OK, b"x" * BIG)
+    if request.path == "/echo":
+        seen = [request.method, request.path, request.query, dict(request.headers)]
+        return HttpResponse(HTTPStatus.OK, json.dumps([*seen, len(request.body)]).encode())
+    return HttpResponse(HTTPStatus.OK, b"ok")
 
 
 @asynccontextmanager
 async def listening(limits: HttpLimits, tls: ServerTls | None = None) -> AsyncIterator[int]:
-    listener = HttpListener("127.0.0.1", 0, route, "test", tls=tls, limits=limits)
+    listener = HttpServer("127.0.0.1", 0, route, "test", tls=tls, limits=limits)
     await listener.start()
     try:
         yield listener.port
@@ -169,34 +175,95 @@ def test_limits_refuse_nonsense() -> None:
             HttpLimits(**bad)  # type: ignore[arg-type]
 
 
-def test_parse_head_reads_well_formed_heads() -> None:
-    head = parse_head(
-        b"GET /v2/health/ready?x=1 HTTP/1.1\r\nHost: a\r\nAccept: a\r\naccept:  b \r\n\r\n"
-    )
-    assert (head.method, head.target, head.path, head.version) == (
-        "GET",
-        "/v2/health/ready?x=1",
-        "/v2/health/ready",
-        "HTTP/1.1",
-    )
-    assert head.headers == {"host": "a", "accept": "a, b"}
-    assert head.keep_alive and not head.has_body
-    assert not parse_head(b"GET / HTTP/1.0\r\n\r\n").keep_alive
-    assert parse_head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n").keep_alive
-    assert not parse_head(b"GET / HTTP/1.1\r\nConnection: close").keep_alive
-    assert parse_head(b"POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n").has_body
-    assert not parse_head(b"GET / HTTP/1.1\r\nContent-Length: 00\r\n\r\n").has_body
-    assert parse_head(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").has_body
-    assert parse_head(b"GET / HTTP/1.1\r\nX: caf\xe9\r\n\r\n").headers["x"] == "caf\xe9"
+async def exchange(port: int, raw: bytes) -> bytes:
+    """Sends `raw` on a new connection and reads until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+def answers(raw: bytes) -> list[tuple[int, bytes]]:
+    """(status, body) of each answer in what a connection received."""
+    found = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        found.append((int(head.split(b" ")[1]), rest[:length]))
+        raw = rest[length:]
+    return found
+
+
+async def test_heads_are_read_as_sent_and_keep_alive_follows_the_version() -> None:
+    async with listening(HttpLimits(max_body_bytes=100)) as port:
+        raw = await exchange(
+            port,
+            b"GET /echo?x=1 HTTP/1.1\r\nHost: a\r\nAccept: a\r\naccept:  b \r\n"
+            b"X: caf\xe9\r\n\r\n"
+            b"POST /echo HTTP/1.1\r\nContent-Length: 007\r\n\r\nabcdefg"
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n"
+            b"GET /never HTTP/1.1\r\n\r\n",
+        )
+        (s1, first), (s2, second), (s3, third), (s4, fourth) = answers(raw)
+        assert (s1, s2, s3, s4) == (200, 200, 200, 200)
+        assert json.loads(first) == [
+            "GET",
+            "/echo",
+            "x=1",
+            {"host": "a", "accept": "a, b", "x": "caf\xe9"},
+            0,
+        ]
+        assert json.loads(second)[-1] == 7 and json.loads(third)[-1] == 3
+        assert fourth == b"ok"  # and nothing after Connection: close
+        assert b"Connection: close" in raw.split(b"\r\n\r\nok")[0].rsplit(b"HTTP/1.1", 1)[1]
+
+        http10 = await exchange(port, b"GET /x HTTP/1.0\r\n\r\nGET /x HTTP/1.0\r\n\r\n")
+        assert len(answers(http10)) == 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # HTTP/1.0 keep-alive, when asked for, is honoured
+            writer.write(b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200") and b"keep-alive" in head
+            await reader.readexactly(2)
+        writer.close()
+
+
+async def test_oversized_heads_and_bodies_are_refused_and_the_connection_closed() -> None:
+    async with listening(HttpLimits(max_body_bytes=10, max_header_bytes=1024)) as port:
+        cases = [
+            (b"GET /x HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n", 431),
+            (b"GET /x HTTP/1.1\r\nX: " + b"a" * 200_000, 431),  # never completes
+            (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\n\r\n", 431),
+            (b"POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413),
+            (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n" + b"a" * 11, 413),
+        ]
+        for raw, status in cases:
+            got = answers(await exchange(port, raw))
+            assert [s for s, _ in got] == [status], raw[:60]
+        # A refusal follows the answers owed before it.
+        raw = await exchange(
+            port, b"GET /x HTTP/1.1\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 99\r\n\r\n"
+        )
+        assert [s for s, _ in answers(raw)] == [200, 413]
+
+
+async def test_a_body_that_stops_arriving_is_cut_off() -> None:
+    limits = HttpLimits(read_timeout_s=0.15, head_timeout_s=5, max_body_bytes=100)
+    async with listening(limits) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /x HTTP/1.1\r\nContent-Length: 50\r\n\r\nshort")  # lies
+        started = time.monotonic()
+        assert 0.15 <= await closed_after(reader, started) < 4
+        writer.close()
 
 
 @pytest.mark.parametrize(
     "head",
     [
-        b"",
-        b"\r\n\r\n",
         b"GET /\r\n\r\n",
-        b"GET  / HTTP/1.1\r\n\r\n",
         b"GET / HTTP/2.0\r\n\r\n",
         b"GET / http/1.1\r\n\r\n",
         b"GET http://a/ HTTP/1.1\r\n\r\n",  # absolute form: only proxies see it
@@ -216,8 +283,14 @@ def test_parse_head_reads_well_formed_heads() -> None:
         b"GET / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
         b"GET / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
         b"GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
     ],
 )
-def test_parse_head_refuses_malformed_heads(head: bytes) -> None:
-    with pytest.raises(ValueError):
-        parse_head(head)
+async def test_malformed_heads_are_answered_400_and_closed(head: bytes) -> None:
+    """Strict enough that no two readers could frame the request differently."""
+    async with listening(HttpLimits(max_body_bytes=100)) as port:
+        for raw in (head, b"GET /x HTTP/1.1\r\n\r\n" + head):
+            *before, last = [s for s, _ in answers(await exchange(port, raw))]
+            # The valid requests in front are answered; the malformed one is the last.
+            assert last in (400, 505) and set(before) <= {200}, raw

@@ -1,0 +1,290 @@
+"""v2 REST inference bodies <-> InferRequest / InferResponse, with Triton's binary tensor
+data extension both ways.
+
+A request body is JSON, or (with `Inference-Header-Content-Length: N`) N bytes of JSON
+followed by the binary data of the inputs that name a `binary_data_size`, in input order.
+Binary data is decoded by the same code as gRPC's raw contents (tensor_codec.from_raw), so
+both protocols check sizes and BYTES framing alike. An answer carries an output as JSON `data`
+unless the request asked for it as binary (`binary_data` on the output, or
+`binary_data_output` on the request); then its bytes follow the JSON header.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from naiad.datatypes import DataType, from_wire
+from naiad.engine.request import InferInput, InferRequest, InferResponse, ParameterValue
+from naiad.errors import InvalidArgument, Unimplemented
+from naiad.limits import DEFAULT_LIMITS, TensorLimits
+from naiad.transport.tensor_codec import element_count, from_raw, to_raw
+
+HEADER_LENGTH = "inference-header-content-length"
+BINARY_DATA_SIZE = "binary_data_size"
+BINARY_DATA = "binary_data"
+BINARY_DATA_OUTPUT = "binary_data_output"
+_SHARED_MEMORY_KEYS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
+_TRANSPORT_PARAMETERS = frozenset({BINARY_DATA_OUTPUT})
+"""Request parameters that shape the HTTP answer, not the inference."""
+
+
+@dataclass(slots=True)
+class OutputForm:
+    """How the answer should carry each output: binary or JSON data."""
+
+    binary_default: bool = False
+    binary: dict[str, bool] = field(default_factory=dict)
+
+    def is_binary(self, name: str) -> bool:
+        return self.binary.get(name, self.binary_default)
+
+
+def decode_request(
+    body: bytes,
+    header_length: str,
+    model_name: str,
+    model_version: str,
+    limits: TensorLimits = DEFAULT_LIMITS,
+) -> tuple[InferRequest, OutputForm]:
+    """The request in `body`; raises InvalidArgument (or TooLarge) for anything malformed."""
+    json_part, binary = _split(body, header_length)
+    try:
+        header = json.loads(json_part)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"malformed JSON in request body: {exc}") from None
+    if not isinstance(header, dict):
+        raise InvalidArgument("the request body must be a JSON object")
+    request_id = header.get("id", "")
+    if not isinstance(request_id, str):
+        raise InvalidArgument("'id' must be a string")
+    parameters = _parameters(header.get("parameters"), "request")
+    form = OutputForm(binary_default=_flag(parameters, BINARY_DATA_OUTPUT, "request"))
+    for key in _TRANSPORT_PARAMETERS:
+        parameters.pop(key, None)
+    raw_inputs = header.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise InvalidArgument("'inputs' must be a non-empty list")
+    inputs: list[InferInput] = []
+    offset = 0
+    for raw in raw_inputs:
+        tensor, offset = _input(raw, binary, offset, limits)
+        inputs.append(tensor)
+    if offset != len(binary):
+        raise InvalidArgument(
+            f"{len(binary) - offset} bytes of binary data follow the JSON header that no input"
+            " claims (check each input's binary_data_size)"
+        )
+    requested = _outputs(header.get("outputs"), form)
+    request = InferRequest(model_name, model_version, request_id, inputs, requested, parameters)
+    return request, form
+
+
+def encode_response(response: InferResponse, form: OutputForm) -> tuple[bytes, int | None]:
+    """The answer's body, and the length of its JSON header when binary data follows it
+    (None: the body is all JSON)."""
+    outputs: list[dict[str, Any]] = []
+    binary: list[bytes] = []
+    for output in response.outputs:
+        dtype = output.datatype
+        entry: dict[str, Any] = {
+            "name": output.name,
+            "datatype": dtype.wire,
+            "shape": list(output.data.shape),
+        }
+        if form.is_binary(output.name):
+            raw = to_raw(dtype, output.data)
+            entry["parameters"] = {BINARY_DATA_SIZE: len(raw)}
+            binary.append(raw)
+        else:
+            entry["data"] = _json_data(output.name, dtype, output.data)
+        outputs.append(entry)
+    header = {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "outputs": outputs,
+    }
+    if response.id:
+        header["id"] = response.id
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if not binary:
+        return text, None
+    return b"".join((text, *binary)), len(text)
+
+
+def _split(body: bytes, header_length: str) -> tuple[bytes, memoryview]:
+    if not header_length:
+        return body, memoryview(b"")
+    if not (header_length.isascii() and header_length.isdigit()):
+        raise InvalidArgument(f"bad Inference-Header-Content-Length '{header_length[:20]}'")
+    length = int(header_length)
+    if length > len(body):
+        raise InvalidArgument(
+            f"Inference-Header-Content-Length {length} exceeds the body's {len(body)} bytes"
+        )
+    view = memoryview(body)
+    return body[:length], view[length:]
+
+
+def _parameters(raw: object, where: str) -> dict[str, ParameterValue]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"{where} 'parameters' must be a JSON object")
+    for key, value in raw.items():
+        if not isinstance(value, bool | int | float | str):
+            raise InvalidArgument(f"{where} parameter '{key}' must be a boolean, number or string")
+    return raw
+
+
+def _flag(parameters: dict[str, ParameterValue], key: str, where: str) -> bool:
+    value = parameters.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{where} parameter '{key}' must be a boolean")
+    return value
+
+
+def _input(
+    raw: object, binary: memoryview, offset: int, limits: TensorLimits
+) -> tuple[InferInput, int]:
+    if not isinstance(raw, dict):
+        raise InvalidArgument("each input must be a JSON object")
+    name = raw.get("name")
+    if not isinstance(name, str):
+        raise InvalidArgument("each input needs a 'name' string")
+    wire = raw.get("datatype")
+    if not isinstance(wire, str):
+        raise InvalidArgument(f"input '{name}' needs a 'datatype' string")
+    dtype = from_wire(wire)
+    shape_list = raw.get("shape")
+    if not isinstance(shape_list, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in shape_list
+    ):
+        raise InvalidArgument(f"input '{name}' needs a 'shape' list of integers")
+    shape = tuple(shape_list)
+    parameters = _parameters(raw.get("parameters"), f"input '{name}'")
+    for key in _SHARED_MEMORY_KEYS:
+        if key in parameters:
+            raise Unimplemented(f"input '{name}': shared memory is not supported")
+    size = parameters.get(BINARY_DATA_SIZE)
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidArgument(f"input '{name}': binary_data_size must be a whole number")
+        if "data" in raw:
+            raise InvalidArgument(f"input '{name}' has both 'data' and binary_data_size")
+        end = offset + size
+        if end > len(binary):
+            raise InvalidArgument(
+                f"input '{name}': binary_data_size {size} runs past the end of the body"
+                f" ({len(binary) - offset} bytes left)"
+            )
+        chunk = binary[offset:end]
+        data = from_raw(
+            name, dtype, shape, bytes(chunk) if dtype.wire == "BYTES" else chunk, limits
+        )  # type: ignore[arg-type]
+        return InferInput(name, dtype, shape, data), end
+    if "data" not in raw:
+        raise InvalidArgument(f"input '{name}' carries no data")
+    data = _from_json(name, dtype, shape, raw["data"], limits)
+    return InferInput(name, dtype, shape, data), offset
+
+
+_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
+"""Which JSON value kinds (NumPy's inference of them) each datatype kind accepts."""
+
+
+def _from_json(
+    name: str, dtype: DataType, shape: tuple[int, ...], data: object, limits: TensorLimits
+) -> np.ndarray:
+    count = element_count(name, shape, limits)
+    if dtype.wire == "FP16":
+        raise InvalidArgument(
+            f"input '{name}': FP16 data cannot be sent as JSON; use binary_data_size"
+        )
+    if not isinstance(data, list):
+        data = [data]
+    if dtype.wire == "BYTES":
+        return _bytes_from_json(name, shape, count, data)
+    try:
+        values = np.array(data)
+    except ValueError:
+        raise InvalidArgument(f"input '{name}': 'data' is a ragged nested list") from None
+    if values.size != count:
+        raise InvalidArgument(
+            f"input '{name}': {values.size} elements in 'data', expecting {count}"
+            f" for shape {list(shape)}"
+        )
+    if values.ndim > 1 and values.shape != shape:
+        raise InvalidArgument(
+            f"input '{name}': 'data' has shape {list(values.shape)}, expecting {list(shape)}"
+        )
+    if count and values.dtype.kind not in _KINDS[dtype.numpy.kind]:
+        raise InvalidArgument(f"input '{name}': 'data' holds values that are not {dtype.wire}")
+    typed = values.astype(dtype.numpy)
+    if dtype.numpy.kind in "iu" and count and not np.array_equal(typed, values):
+        raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}")
+    return typed.reshape(shape)
+
+
+def _bytes_from_json(name: str, shape: tuple[int, ...], count: int, data: list) -> np.ndarray:
+    flat: list[bytes] = []
+    pending: list[object] = [data]
+    while pending:  # flattening by hand: NumPy would pad strings to one width
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(reversed(item))
+        elif isinstance(item, str):
+            flat.append(item.encode())
+        else:
+            raise InvalidArgument(f"input '{name}': BYTES data must be strings")
+        if len(flat) > count:
+            break
+    if len(flat) != count:
+        raise InvalidArgument(
+            f"input '{name}': {len(flat)} elements in 'data', expecting {count}"
+            f" for shape {list(shape)}"
+        )
+    array = np.empty(count, dtype=object)
+    array[:] = flat
+    return array.reshape(shape)
+
+
+def _outputs(raw: object, form: OutputForm) -> list[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise InvalidArgument("'outputs' must be a list")
+    names: list[str] = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise InvalidArgument("each requested output needs a 'name' string")
+        name = item["name"]
+        parameters = _parameters(item.get("parameters"), f"output '{name}'")
+        for key in _SHARED_MEMORY_KEYS:
+            if key in parameters:
+                raise Unimplemented(f"output '{name}': shared memory is not supported")
+        if "classification" in parameters:
+            raise Unimplemented(f"output '{name}': the classification extension is not supported")
+        if BINARY_DATA in parameters:
+            form.binary[name] = _flag(parameters, BINARY_DATA, f"output '{name}'")
+        names.append(name)
+    return names or None
+
+
+def _json_data(name: str, dtype: DataType, data: np.ndarray) -> list[Any]:
+    if dtype.wire == "FP16":
+        raise InvalidArgument(
+            f"output '{name}' is FP16, which JSON cannot carry; ask for it with binary_data"
+        )
+    if dtype.wire == "BYTES":
+        try:
+            return [bytes(v).decode() for v in data.ravel()]
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                f"output '{name}' holds bytes that are not UTF-8; ask for it with binary_data"
+            ) from None
+    flat: list[Any] = data.ravel().tolist()
+    return flat
