@@ -2,7 +2,9 @@
 
 Starts each candidate server in turn (one process, uvloop), measures it with the same
 generator at each concurrency (closed loop, keep-alive, warm-up then windows), over rounds in
-alternating order, and prints req/s, p50/p99 and the ratio to the best per level.
+alternating order, and prints req/s, p50/p99 and the ratio to the best per level. With
+``--engine`` every candidate answers through naiad's engine serving a 64-in/10-out MLP
+(engine_behind.py) instead of with a fixed response; the interpreter must have naiad.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from bench import event_loop
 from bench.http_stacks import candidates as registry
-from bench.http_stacks import loadgen, payload
+from bench.http_stacks import engine_behind, loadgen, payload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -43,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=3.0, help="seconds per window")
     p.add_argument("--rounds", type=int, default=2, help="order alternates between rounds")
     p.add_argument("--json", type=Path, help="also write the raw windows and summary here")
+    p.add_argument("--engine", action="store_true", help="naiad's engine behind every candidate")
     return p
 
 
@@ -132,7 +135,7 @@ def versions(python: str, names: list[str]) -> str:
 class Server:
     """One candidate process (own session, so its workers go with it), stopped by process id."""
 
-    def __init__(self, python: str, candidate: registry.Candidate) -> None:
+    def __init__(self, python: str, candidate: registry.Candidate, env: dict[str, str]) -> None:
         self.port = free_port()
         self.log = tempfile.TemporaryFile()
         command = [python, "-m", candidate.module, "--host", HOST, "--port", str(self.port)]
@@ -142,6 +145,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **env},
         )
 
     def alive(self) -> bool:
@@ -163,24 +167,40 @@ class Server:
 
 
 async def measure_candidate(
-    python: str, candidate: registry.Candidate, levels: tuple[int, ...], plan: loadgen.Plan
+    python: str,
+    candidate: registry.Candidate,
+    levels: tuple[int, ...],
+    plan: loadgen.Plan,
+    env: dict[str, str],
 ) -> list[loadgen.LevelResult]:
-    server = Server(python, candidate)
+    server = Server(python, candidate, env)
     try:
         try:
             await loadgen.wait_ready(HOST, server.port, 30.0, server.alive)
         except (RuntimeError, TimeoutError) as error:
             raise RuntimeError(f"{candidate.name}: {error}\n{server.log_tail()}") from error
         body = await loadgen.check_once(HOST, server.port)
-        if json.loads(body) != json.loads(payload.RESPONSE):
+        if not _answers(json.loads(body), engine=bool(env)):
             raise RuntimeError(f"{candidate.name} answered {body[:200]!r}")
         return [await loadgen.measure_level(HOST, server.port, c, plan) for c in levels]
     finally:
         server.stop()
 
 
+def _answers(answer: dict, engine: bool) -> bool:
+    """Whether a candidate's answer is the fixed one, or the engine's for the payload's model."""
+    if not engine:
+        return answer == json.loads(payload.RESPONSE)
+    outputs = answer.get("outputs", [])
+    return len(outputs) == 1 and outputs[0]["shape"] == [1, payload.RESPONSE_FLOATS]
+
+
 async def run(args: argparse.Namespace) -> list[Row]:
     chosen = registry.select(args.candidates)
+    env: dict[str, str] = {}
+    if args.engine:
+        root = Path(tempfile.mkdtemp(prefix="naiad-http-stacks-"))
+        env[engine_behind.ENV] = str(engine_behind.write_repository(root))
     plan = loadgen.Plan(args.warmup, args.windows, args.window)
     needs = sorted({n for c in chosen for n in c.needs})
     print(f"servers: {args.python} (Python {versions(args.python, needs)})")
@@ -188,14 +208,15 @@ async def run(args: argparse.Namespace) -> list[Row]:
     print(f"client: {sys.executable} (loop {loop}), cpus {os.cpu_count()}")
     print(
         f"plan: c={','.join(map(str, args.concurrency))}, warm-up {plan.warmup_s:g} s, "
-        f"{plan.windows} x {plan.window_s:g} s windows, {args.rounds} rounds\n"
+        f"{plan.windows} x {plan.window_s:g} s windows, {args.rounds} rounds,"
+        f" {'naiad engine behind (64-in/10-out MLP)' if env else 'do-nothing handlers'}\n"
     )
     results: dict[tuple[str, int], list[loadgen.LevelResult]] = {
         (c.name, level): [] for c in chosen for level in args.concurrency
     }
     for index in range(args.rounds):
         for candidate in registry.round_order(chosen, index):
-            levels = await measure_candidate(args.python, candidate, args.concurrency, plan)
+            levels = await measure_candidate(args.python, candidate, args.concurrency, plan, env)
             for level in levels:
                 results[(candidate.name, level.concurrency)].append(level)
                 rates = " ".join(f"{r:.0f}" for r in level.window_rates)

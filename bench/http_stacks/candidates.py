@@ -40,6 +40,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "protocol-httptools", "bench.http_stacks.server_protocol", needs=("httptools", "uvloop")
     ),
+    Candidate("naiad-http", "bench.http_stacks.server_naiad", needs=("httptools", "uvloop")),
 )
 
 BY_NAME = {c.name: c for c in CANDIDATES}

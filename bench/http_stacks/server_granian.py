@@ -7,17 +7,28 @@ import argparse
 import json
 from typing import Any
 
-from bench.http_stacks import payload
+from bench.http_stacks import engine_behind, payload
+
+_ENGINE = engine_behind.from_env()
 
 _JSON_HEADERS = [("content-type", "application/json")]
 
 
 class Rsgi:
-    """The RSGI twin of asgi_app.app: read the body, parse it, answer the fixed response."""
+    """The RSGI twin of asgi_app.app: read the body, parse it, answer the fixed response (or
+    naiad's engine's, started on the worker's loop before it serves)."""
+
+    def __rsgi_init__(self, loop: Any) -> None:
+        if _ENGINE is not None:
+            loop.run_until_complete(_ENGINE.start())
 
     async def __call__(self, scope: Any, proto: Any) -> None:
         if scope.path == payload.INFER_PATH and scope.method == "POST":
-            json.loads(await proto())
+            body = await proto()
+            if _ENGINE is not None:
+                proto.response_bytes(200, _JSON_HEADERS, await _ENGINE.infer(body))
+                return
+            json.loads(body)
             proto.response_bytes(200, _JSON_HEADERS, payload.RESPONSE)
             return
         status = 200 if scope.path == payload.READY_PATH and scope.method == "GET" else 404

@@ -1,5 +1,6 @@
 """Candidate (d): a plain asyncio.Protocol with the httptools parser on uvloop: the floor a
-Python server could reach with no framework at all (keep-alive, no pipelining assumed)."""
+Python server could reach with no framework at all (keep-alive, no pipelining assumed, no
+limits). With naiad's engine behind it, each answer is a task awaiting the engine."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 
 import httptools
 
-from bench.http_stacks import common, payload
+from bench.http_stacks import common, engine_behind, payload
+
+_ENGINE = engine_behind.from_env()
 
 _INFER = payload.INFER_PATH.encode()
 _READY = payload.READY_PATH.encode()
@@ -54,7 +57,11 @@ class HttpProtocol(asyncio.Protocol):
         assert self.transport is not None
         method = self.parser.get_method()
         if self.url == _INFER and method == b"POST":
-            json.loads(b"".join(self.body))
+            body = b"".join(self.body)
+            if _ENGINE is not None:
+                asyncio.get_running_loop().create_task(self._answer(body, self.transport))
+                return
+            json.loads(body)
             self.transport.write(_OK_JSON)
         elif self.url == _READY and method == b"GET":
             self.transport.write(_OK_EMPTY)
@@ -63,9 +70,16 @@ class HttpProtocol(asyncio.Protocol):
         if not self.parser.should_keep_alive():
             self.transport.close()
 
+    async def _answer(self, body: bytes, transport: asyncio.Transport) -> None:
+        answer = await _ENGINE.infer(body)  # type: ignore[union-attr]
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(answer)}"
+        transport.writelines((head.encode(), b"\r\n\r\n", answer))
+
 
 async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
+    if _ENGINE is not None:
+        await _ENGINE.start()
     server = await loop.create_server(HttpProtocol, host, port)
     async with server:
         await server.serve_forever()

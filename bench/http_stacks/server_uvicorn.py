@@ -17,7 +17,7 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         workers=1,
-        lifespan="off",
+        lifespan="on",  # starts the engine when there is one
         access_log=False,
         log_level="warning",
     )
