@@ -1,9 +1,9 @@
 """The access-log layer: one line per inference request, unary and streamed alike.
 
-Lines go to the `naiad.access` logger at INFO with fields model, version, id, status (OK or
-the gRPC status name the client gets), duration_us (submit to answer), queue_us and compute_us
-(0 for a request that never ran). The server adds the layer only when --access-log is given,
-so a disabled access log costs nothing.
+Lines go to the `naiad.access` logger at INFO with fields protocol (grpc, http, ...), model,
+version, id, status (OK or the error code's name, which each front end maps to its own status),
+duration_us (submit to answer), queue_us and compute_us (0 for a request that never ran). The
+server adds the layer only when --access-log is given, so a disabled access log costs nothing.
 """
 
 from __future__ import annotations
@@ -27,27 +27,30 @@ class AccessLogLayer(EngineLayer):
         try:
             future = self.inner.submit(request, context)
         except NaiadError as exc:
-            _write(request, request.model_version, exc.code.name, started_ns)
+            _write(request, context.protocol, request.model_version, exc.code.name, started_ns)
             raise
-        future.add_done_callback(functools.partial(_done, request, started_ns))
+        future.add_done_callback(functools.partial(_done, request, context.protocol, started_ns))
         return future
 
 
-def _done(request: InferRequest, started_ns: int, future: asyncio.Future[InferResponse]) -> None:
+def _done(
+    request: InferRequest, protocol: str, started_ns: int, future: asyncio.Future[InferResponse]
+) -> None:
     if future.cancelled():
-        _write(request, request.model_version, "CANCELLED", started_ns)
+        _write(request, protocol, request.model_version, "CANCELLED", started_ns)
     elif (error := future.exception()) is not None:
-        _write(request, request.model_version, error_code(error).name, started_ns)
+        _write(request, protocol, request.model_version, error_code(error).name, started_ns)
     else:
         response = future.result()
         _write(
-            request, response.model_version, "OK", started_ns,
+            request, protocol, response.model_version, "OK", started_ns,
             response.queue_us, response.compute_us,
         )  # fmt: skip
 
 
 def _write(
     request: InferRequest,
+    protocol: str,
     version: str,
     status: str,
     started_ns: int,
@@ -55,6 +58,7 @@ def _write(
     compute_us: int = 0,
 ) -> None:
     fields = {
+        "protocol": protocol,
         "model": request.model_name,
         "version": version,
         "id": request.id,

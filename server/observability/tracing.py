@@ -40,6 +40,7 @@ def start_span(tracer: Any, request: InferRequest, context: CallContext) -> Any:
         "naiad.model": request.model_name,
         "naiad.version": request.model_version,
         "naiad.request_id": request.id,
+        "naiad.protocol": context.protocol,
     }
     return tracer.start_span("naiad.infer", context=parent, attributes=attributes)
 
@@ -55,7 +56,7 @@ def end_span(
         _timed_child(tracer, span, "naiad.queue", span.start_time, queue_us)
         _timed_child(tracer, span, "naiad.execute", span.start_time + queue_us * 1000, compute_us)
     span.set_attribute("naiad.version", version)
-    span.set_attribute("rpc.grpc.status", status)
+    span.set_attribute("naiad.status", status)
     if status != "OK":
         span.set_status(Status(StatusCode.ERROR, status))
     span.end()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,25 @@ def test_serve_json_logs_access_log_and_run_time_levels(tmp_path: Path) -> None:
             entry = access_line("first")
             assert entry["logger"] == "naiad.access" and entry["status"] == "OK"
             assert entry["level"] == "INFO" and entry["model"] == "fast"
+            assert entry["protocol"] == "grpc"
+            body = json.dumps(
+                {
+                    "id": "over-http",
+                    "inputs": [
+                        {
+                            "name": "INPUT0",
+                            "datatype": "FP32",
+                            "shape": [1, 4],
+                            "data": [1, 1, 1, 1],
+                        }
+                    ],
+                }  # fmt: skip
+            ).encode()
+            url = f"http://{pairs['http']}/v2/models/fast/infer"
+            with urllib.request.urlopen(urllib.request.Request(url, body), timeout=10) as reply:
+                assert reply.status == 200
+            entry = access_line("over-http")
+            assert entry["protocol"] == "http" and entry["status"] == "OK"
 
             with grpc.insecure_channel(pairs["grpc"]) as channel:
                 stub = pb_grpc.GRPCInferenceServiceStub(channel)

@@ -1,8 +1,10 @@
-"""Optional OpenTelemetry tracing: spans per request, parented by gRPC `traceparent` metadata."""
+"""Optional OpenTelemetry tracing: spans per request, parented by the `traceparent` the caller
+sent (gRPC metadata or an HTTP header)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +18,10 @@ from naiad.engine.engine import Engine
 from naiad.engine.loader import load_served_model
 from naiad.observability import tracing
 from naiad.repository.manager import ModelRepository
+from naiad.security.guard import Guard
 from naiad.transport.grpc_server import INT32_MAX, GrpcFrontEnd
+from naiad.transport.http.messages import HttpRequest
+from naiad.transport.http.rest import RestApi
 from naiad_client import AsyncClient, InferenceServerError
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -57,6 +62,18 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
             await pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, metadata=metadata)
             with pytest.raises(InferenceServerError):
                 await client.infer("fast", {"INPUT0": np.ones((1, 5), np.float32)}, request_id="t2")
+        body = json.dumps(
+            {
+                "id": "h1",
+                "inputs": [
+                    {"name": "INPUT0", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}
+                ],
+            }  # fmt: skip
+        ).encode()
+        headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+        http = HttpRequest("POST", "/v2/models/fast/infer", "", headers, body)
+        answer = await RestApi(engine, Guard(), 1 << 20)(http)
+        assert answer is not None and answer.status == 200
     finally:
         await front.stop(0)
         repository.stop()
@@ -74,8 +91,12 @@ async def test_spans_continue_the_callers_trace(tmp_path: Path) -> None:
     assert format(traced.context.trace_id, "032x") == TRACE_ID
     assert traced.parent is not None and format(traced.parent.span_id, "016x") == PARENT_ID
     assert traced.attributes["naiad.model"] == "fast" and traced.attributes["naiad.version"] == "1"
-    assert traced.attributes["rpc.grpc.status"] == "OK"
+    assert traced.attributes["naiad.status"] == "OK"
+    assert traced.attributes["naiad.protocol"] == "grpc"
+    over_http = spans["h1"]
+    assert over_http.attributes["naiad.protocol"] == "http"
+    assert format(over_http.context.trace_id, "032x") == TRACE_ID
     refused = spans["t2"]
     assert refused.parent is None  # no traceparent: a trace of its own
-    assert refused.attributes["rpc.grpc.status"] == "INVALID_ARGUMENT"
+    assert refused.attributes["naiad.status"] == "INVALID_ARGUMENT"
     assert not refused.status.is_ok
