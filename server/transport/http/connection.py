@@ -7,8 +7,9 @@ never completes, a body that stops arriving, an answer the client stops reading.
 the parser refuses, or one over a size cap, is answered (after the answers it follows) and
 the connection closed: after a framing error no later byte can be trusted.
 
-Closing the connection cancels the request being answered, which withdraws it from its
-model's queue if it has not run yet.
+A client that half-closes (shuts its write side) still gets the answers it is owed. One that
+goes away (a reset, or the server cutting it) cancels the request being answered, which
+withdraws it from its model's queue if it has not run yet.
 """
 
 from __future__ import annotations
