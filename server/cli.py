@@ -105,8 +105,8 @@ def _add_observability_flags(serve: argparse.ArgumentParser) -> None:
         "--http-port",
         type=int,
         default=8000,
-        help="v2 health endpoints /v2/health/{live,ready}, /v2/models/NAME[/versions/V]/ready "
-        "(default 8000; 0 picks a free port)",
+        help="the v2 REST API (Triton's HTTP API: infer, metadata, health, repository, logging; "
+        "/v2/openapi.json documents it) (default 8000; 0 picks a free port)",
     )
     serve.add_argument(
         "--no-http",
@@ -167,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--repository-poll-secs", type=float, default=15.0)
     serve.add_argument(
-        "--max-message-bytes", type=int, default=2**31 - 1, help="largest request accepted"
+        "--max-message-bytes",
+        type=int,
+        default=2**31 - 1,
+        help="largest request accepted: a gRPC message, an HTTP body (also once decompressed)",
     )
     serve.add_argument(
         "--max-upload-bytes",
