@@ -221,12 +221,27 @@ def _from_json(
         raise InvalidArgument(
             f"input '{name}': 'data' has shape {list(values.shape)}, expecting {list(shape)}"
         )
-    if count and values.dtype.kind not in _KINDS[dtype.numpy.kind]:
+    kind = values.dtype.kind
+    if count and kind in "fO" and dtype.numpy.kind in "iu":
+        # Integers past int64 (a UINT64's top half) make NumPy guess float64 or object, which
+        # would lose bits: convert them exactly, element by element.
+        return _big_integers(name, dtype, shape, data)
+    if count and kind not in _KINDS[dtype.numpy.kind]:
         raise InvalidArgument(f"input '{name}': 'data' holds values that are not {dtype.wire}")
     typed = values.astype(dtype.numpy)
     if dtype.numpy.kind in "iu" and count and not np.array_equal(typed, values):
         raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}")
     return typed.reshape(shape)
+
+
+def _big_integers(name: str, dtype: DataType, shape: tuple[int, ...], data: object) -> np.ndarray:
+    flat = np.array(data, dtype=object).ravel()
+    if not all(isinstance(v, int) for v in flat):
+        raise InvalidArgument(f"input '{name}': 'data' holds values that are not {dtype.wire}")
+    try:
+        return np.array(flat.tolist(), dtype=dtype.numpy).reshape(shape)
+    except OverflowError:
+        raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}") from None
 
 
 def _bytes_from_json(name: str, shape: tuple[int, ...], count: int, data: list) -> np.ndarray:
