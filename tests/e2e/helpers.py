@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Callable
 
@@ -53,3 +54,17 @@ def status_of(call: Callable[[], object]) -> tuple[str, str]:
     except InferenceServerException as exc:
         return str(exc.status()).replace("StatusCode.", ""), exc.message() or ""
     raise AssertionError("the call succeeded but was expected to fail")
+
+
+def http_call(
+    address: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request to host:port; returns (status, lower-cased headers, body)."""
+    host, port = address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        reply = connection.getresponse()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
+    finally:
+        connection.close()

@@ -31,10 +31,19 @@ class ServerProcess:
     def output(self) -> str:
         return "".join(self.log)
 
+    def address(self, front_end: str) -> str:
+        """host:port of a front end (grpc, http, metrics) as the ready line announced it."""
+        ready = next(line for line in self.log if line.startswith(READY_PREFIX))
+        return dict(pair.split("=", 1) for pair in ready.split()[2:])[front_end]
+
+    @property
+    def http_url(self) -> str:
+        """host:port of the HTTP/REST front end, the form tritonclient.http takes."""
+        return self.address("http")
+
     def metric(self, name: str, model: str) -> float:
         """One series of the server's Prometheus metrics for `model` (0 when absent)."""
-        ready = next(line for line in self.log if line.startswith(READY_PREFIX))
-        address = dict(pair.split("=", 1) for pair in ready.split()[2:])["metrics"]
+        address = self.address("metrics")
         with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
             text = reply.read().decode()
         for line in text.splitlines():

@@ -45,8 +45,7 @@ def http_url(tmp_path_factory):  # type: ignore[no-untyped-def]
         },
     )
     with naiad_server(root) as server:
-        ready = next(line for line in server.log if line.startswith("naiad ready"))
-        yield "http://" + dict(pair.split("=", 1) for pair in ready.split()[2:])["http"]
+        yield "http://" + server.http_url
 
 
 def test_the_server_serves_the_document(http_url: str) -> None:

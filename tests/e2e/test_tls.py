@@ -19,7 +19,7 @@ from geventhttpclient.response import HTTPConnectionClosed
 from helpers import tensor, wait_until
 from modelgen import mlp, write_repository
 from security.certs import CertPair, Pki, make_pki
-from server_process import READY_PREFIX, ServerProcess
+from server_process import ServerProcess
 from tritonclient.utils import InferenceServerException
 
 MODEL = "mlp"
@@ -46,11 +46,6 @@ def tls_args(pki: Pki, *, mutual: bool, pair: CertPair | None = None) -> list[st
     return args + (["--tls-client-ca", str(pki.ca)] if mutual else [])
 
 
-def address(server: ServerProcess, name: str) -> str:
-    ready = next(line for line in server.log if line.startswith(READY_PREFIX))
-    return dict(pair.split("=", 1) for pair in ready.split()[2:])[name]
-
-
 def grpc_client(
     server: ServerProcess, ca: Path, pair: CertPair | None = None
 ) -> grpcclient.InferenceServerClient:
@@ -75,7 +70,7 @@ def http_client(
         return made
 
     return httpclient.InferenceServerClient(
-        address(server, "http"), ssl=True, ssl_context_factory=context, network_timeout=10
+        server.address("http"), ssl=True, ssl_context_factory=context, network_timeout=10
     )
 
 
