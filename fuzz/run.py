@@ -26,6 +26,9 @@ MAX_LEN = {
     "grpc_infer_structured": 2048,
     "bytes_tensor": 4096,
     "http_server": 17 * 1024,
+    "http_rest": 8192,
+    "http_infer_body": 4096,
+    "http_decompress": 8192,
     "config_text": 4096,
     "config_json": 4096,
     "native_scheduler": 1024,
@@ -35,7 +38,7 @@ MAX_LEN = {
 CAMPAIGN = [name for name in MAX_LEN if not name.startswith("selftest_")]
 # The targets too: their branches on what the code under test answered are the only coverage
 # of the compiled scheduler and BYTES codec, which are not built with libFuzzer's instrumentation.
-INSTRUMENTED = ["naiad", "naiad_protocol", "fuzz.targets"]
+INSTRUMENTED = ["naiad", "naiad_protocol", "fuzz.targets", "fuzz.http_bodies", "fuzz.http_targets"]
 
 
 @dataclass
@@ -151,8 +154,9 @@ def _worker(target: str, argv: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=INSTRUMENTED):
-        from fuzz import targets
-    function = {**targets.TARGETS, **targets.SELFTESTS}[target]
+        from fuzz import http_bodies, http_targets, targets
+    every = {**targets.TARGETS, **http_bodies.TARGETS, **http_targets.TARGETS, **targets.SELFTESTS}
+    function = every[target]
     atheris.Setup([sys.argv[0], *argv], function)
     atheris.Fuzz()
 

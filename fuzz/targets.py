@@ -10,12 +10,8 @@ imported here are instrumented and coverage guides the fuzzer.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 
@@ -31,9 +27,6 @@ from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import admit
 from naiad.errors import NaiadError
-from naiad.transport.http.limits import HttpLimits
-from naiad.transport.http.messages import HttpRequest, HttpResponse
-from naiad.transport.http.server import HttpServer
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.tensor_codec import to_raw
 from naiad_protocol import grpc_service_pb2 as pb
@@ -470,84 +463,10 @@ def native_scheduler(data: bytes) -> None:
     _check(scheduler.stats().num_in_flight == 0, "batches still in flight")
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-_STATUSES = {200, 400, 404, 405, 413, 431, 505}
-_ANSWER_TIMEOUT_S = 2.0
-_CHECK_EVERY = 256
-
-
-class _Listener:
-    """One HttpServer on 127.0.0.1:0, on an event loop this module drives; no other thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.errors: list[dict] = []
-        self.loop.set_exception_handler(lambda _loop, context: self.errors.append(context))
-        limits = HttpLimits(max_body_bytes=4096)
-        self.listener = HttpServer("127.0.0.1", 0, self._route, "fuzz", limits=limits)
-        self.loop.run_until_complete(self.listener.start())
-        self.inputs = 0
-        self.fds = len(os.listdir("/proc/self/fd"))
-
-    async def _route(self, request: HttpRequest) -> HttpResponse | None:
-        return HttpResponse(200, b"live") if request.path == "/v2/health/live" else None
-
-    async def _send(self, data: bytes) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.listener.port)
-        try:
-            with contextlib.suppress(ConnectionError):
-                writer.write(data)
-                await writer.drain()
-                writer.write_eof()
-            with contextlib.suppress(ConnectionError):
-                return await reader.read()
-            return b""
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    def exchange(self, data: bytes) -> bytes:
-        answer = self.loop.run_until_complete(asyncio.wait_for(self._send(data), _ANSWER_TIMEOUT_S))
-        _check(not self.errors, f"the listener failed: {self.errors}")
-        return answer
-
-    def check_health(self) -> None:
-        answer = self.exchange(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        _check(answer.startswith(b"HTTP/1.1 200 OK\r\n"), f"health check answered {answer[:80]!r}")
-        _check(answer.endswith(b"\r\n\r\nlive"), f"health check body {answer[-40:]!r}")
-        self.loop.run_until_complete(asyncio.sleep(0.01))  # let closed connections go
-        fds = len(os.listdir("/proc/self/fd"))
-        _check(fds <= self.fds + 8, f"{fds} open descriptors, {self.fds} at start")
-
-
-_listener: _Listener | None = None
-
-
-def http_server(data: bytes) -> None:
-    """Raw bytes on a TCP connection to a real HttpServer, then EOF: every answer must be
-    well formed, no listener task may fail, and a health check must pass (with no descriptor
-    left open) every few hundred inputs."""
-    global _listener
-    if _listener is None:
-        logging.getLogger("naiad").setLevel(logging.CRITICAL)
-        _listener = _Listener()
-    answer = _listener.exchange(data)
-    for status in re.findall(rb"(?:^|\r\n\r\n)HTTP/1\.1 (\d{3}) ", answer):
-        _check(int(status) in _STATUSES, f"status {status!r} for {data[:80]!r}")
-    _check(not answer or answer.startswith(b"HTTP/1.1 "), f"malformed answer {answer[:80]!r}")
-    _listener.inputs += 1
-    if _listener.inputs % _CHECK_EVERY == 0:
-        _listener.check_health()
-
-
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "grpc_infer_request": grpc_infer_request,
     "grpc_infer_structured": grpc_infer_structured,
     "bytes_tensor": bytes_tensor,
-    "http_server": http_server,
     "config_text": config_text,
     "config_json": config_json,
     "native_scheduler": native_scheduler,

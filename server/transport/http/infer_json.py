@@ -228,9 +228,12 @@ def _from_json(
         return _big_integers(name, dtype, shape, data)
     if count and kind not in _KINDS[dtype.numpy.kind]:
         raise InvalidArgument(f"input '{name}': 'data' holds values that are not {dtype.wire}")
-    typed = values.astype(dtype.numpy)
-    if dtype.numpy.kind in "iu" and count and not np.array_equal(typed, values):
+    with np.errstate(over="ignore"):
+        typed = values.astype(dtype.numpy)
+    if count and dtype.numpy.kind in "iu" and not np.array_equal(typed, values):
         raise InvalidArgument(f"input '{name}': a value does not fit {dtype.wire}")
+    if count and dtype.numpy.kind == "f" and (np.isinf(typed) & np.isfinite(values)).any():
+        raise InvalidArgument(f"input '{name}': a value is out of {dtype.wire}'s range")
     return typed.reshape(shape)
 
 

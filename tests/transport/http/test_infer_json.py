@@ -126,6 +126,7 @@ F = {"name": "x", "datatype": "FP32", "shape": [2]}
         (body({**F, "data": ["a", "b"]}), "", InvalidArgument, "not FP32"),
         (body({**F, "datatype": "INT8", "data": [1, 300]}), "", InvalidArgument, "fit INT8"),
         (body({**F, "datatype": "INT32", "data": [1.5, 2]}), "", InvalidArgument, "not INT32"),
+        (body({**F, "data": [1e300, 2]}), "", InvalidArgument, "out of FP32's range"),
         (body({**F, "datatype": "BOOL", "data": [1, 0]}), "", InvalidArgument, "not BOOL"),
         (body({**F, "datatype": "FP16", "data": [1, 2]}), "", InvalidArgument, "FP16"),
         (body({**F, "datatype": "BYTES", "data": [1, 2]}), "", InvalidArgument, "strings"),
