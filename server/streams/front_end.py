@@ -80,4 +80,5 @@ class StreamFrontEnd:
 
     def _report(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("%s (%s): stopped: %s", self.name, self.spec.label, task.exception())
+            error = task.exception()
+            log.error("%s (%s): stopped: %r", self.name, self.spec.label, error, exc_info=error)

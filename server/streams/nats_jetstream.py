@@ -65,7 +65,7 @@ class JetStreamAdapter:
         assert self._sub is not None, "not connected"
         try:
             messages = await self._sub.fetch(max_count, timeout=timeout_s)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # no message came
             return []
         return [self._message(m) for m in messages]
 
@@ -96,7 +96,9 @@ class JetStreamAdapter:
 
     async def close(self) -> None:
         if self._nc is not None:
-            await self._nc.drain()
+            # Not drain(): it waits (up to 30 s) for the pull subscription's pending requests.
+            await self._nc.flush()
+            await self._nc.close()
             self._nc = None
 
     async def _ensure_stream(self, subject: str) -> None:
