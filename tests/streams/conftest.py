@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from brokers import kafka_broker, nats_server, redis_server
 from probes import Probe, probe_for
-from scorer import SMALL_QUEUE_CONFIG, write_model_repository
+from scorer import LONG_DELAY_CONFIG, SMALL_QUEUE_CONFIG, write_model_repository
 
 BROKERS = ("redis", "nats", "kafka")
 
@@ -54,3 +54,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_queue_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model_repository(tmp_path_factory.mktemp("repo-small"), SMALL_QUEUE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def long_delay_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_model_repository(tmp_path_factory.mktemp("repo-delay"), LONG_DELAY_CONFIG)

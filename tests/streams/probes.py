@@ -31,6 +31,11 @@ class Probe(Protocol):
 
     def produce(self, topic: str, records: Sequence[Record]) -> None: ...
 
+    def unacknowledged(self, topic: str, group: str) -> int:
+        """Messages of `topic` the group has not acknowledged (Kafka: not committed, read or
+        not; Redis and NATS: read and not acknowledged)."""
+        ...
+
     def read(self, topic: str, count: int, timeout_s: float = 30.0) -> list[Record]:
         """At least `count` records of `topic` (all there are once `count` arrived), in log
         order per partition; fewer if the timeout passes first."""
@@ -60,6 +65,10 @@ class RedisProbe:
                 fields["key"] = record.key
             pipe.xadd(topic, fields)
         pipe.execute()
+
+    def unacknowledged(self, topic: str, group: str) -> int:
+        summary: Any = self._client.xpending(topic, group)
+        return int(summary["pending"])
 
     def read(self, topic: str, count: int, timeout_s: float = 30.0) -> list[Record]:
         deadline, _ = _deadline_reader(count, timeout_s)
@@ -115,6 +124,15 @@ class NatsProbe:
 
         self._run(work)
 
+    def unacknowledged(self, topic: str, group: str) -> int:
+        from naiad.streams.nats_jetstream import stream_name
+
+        async def work(js: Any) -> int:
+            info = await js.consumer_info(stream_name(topic), group)
+            return int(info.num_ack_pending)
+
+        return int(self._run(work))
+
     def read(self, topic: str, count: int, timeout_s: float = 30.0) -> list[Record]:
         import nats.errors
         import nats.js.errors
@@ -149,7 +167,9 @@ class KafkaProbe:
 
         self.url = url
         self._servers = url.split("://", 1)[1]
-        self._producer = Producer({"bootstrap.servers": self._servers, "linger.ms": 1})
+        self._producer = Producer(
+            {"bootstrap.servers": self._servers, "linger.ms": 1, "log.connection.close": False}
+        )
 
     def create(self, *topics: str) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
@@ -169,6 +189,18 @@ class KafkaProbe:
                 partition=record.partition,
             )
         assert self._producer.flush(30) == 0
+
+    def unacknowledged(self, topic: str, group: str) -> int:
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self._servers, "group.id": group})
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        total = 0
+        for committed in consumer.committed(partitions, timeout=10):
+            _, high = consumer.get_watermark_offsets(committed, timeout=10)
+            total += high - max(committed.offset, 0)
+        consumer.close()
+        return total
 
     def read(self, topic: str, count: int, timeout_s: float = 30.0) -> list[Record]:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition

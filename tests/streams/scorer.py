@@ -16,6 +16,10 @@ max_batch_size: 16
 dynamic_batching {{ max_queue_delay_microseconds: 1000 }}
 instance_group [{{ count: 1, kind: KIND_CPU }}]
 """
+LONG_DELAY_CONFIG = CONFIG.replace(
+    "max_queue_delay_microseconds: 1000", "max_queue_delay_microseconds: 100000"
+)
+"""Requests wait up to 100 ms for a full batch: a stream always holds read, unanswered work."""
 SMALL_QUEUE = 4
 SMALL_QUEUE_CONFIG = CONFIG.replace(
     "max_queue_delay_microseconds: 1000",
