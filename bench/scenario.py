@@ -316,7 +316,10 @@ def resolve_path(name_or_path: str) -> Path:
 
 
 def bundled_names() -> list[str]:
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+    """The scenarios `python -m bench run` takes; a file naming a `harness` is that module's
+    (e.g. streams.toml, run by bench.streams)."""
+    paths = SCENARIO_DIR.glob("*.toml")
+    return sorted(p.stem for p in paths if "harness" not in tomllib.loads(p.read_text()))
 
 
 def load(name_or_path: str) -> Scenario:

@@ -21,6 +21,9 @@ from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
 from naiad.security.server_security import SecurityOptions, ServerSecurity
+from naiad.streams.front_end import StreamFrontEnd
+from naiad.streams.metrics import StreamMetrics
+from naiad.streams.spec import StreamSpec
 from naiad.transport.grpc_server import INT32_MAX, MAX_STREAMS_PER_CONNECTION, GrpcFrontEnd
 from naiad.transport.http.limits import HttpLimits
 from naiad.transport.http.rest import RestApi
@@ -64,6 +67,8 @@ class ServerOptions:
     """All files of one RepositoryModelLoad together; more is refused before writing any."""
     security: SecurityOptions = field(default_factory=SecurityOptions)
     """TLS, authentication, authorization and limits (naiad.security)."""
+    streams: tuple[StreamSpec, ...] = ()
+    """Broker topics answered through the same engine (naiad.streams), after gRPC and HTTP."""
 
 
 class NaiadServer:
@@ -73,7 +78,8 @@ class NaiadServer:
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
     (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
-    `layers`. Front ends, in start order: grpc, http (the REST API, health included), metrics;
+    `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
+    streams (--stream), metrics;
     a new front end is one more entry in `front_ends`. gRPC and HTTP share the security's Guard
     and certificate.
     """
@@ -116,9 +122,15 @@ class NaiadServer:
                     host, options.http_port, api, "http", tls=self.security.tls, limits=limits
                 )
             )
-        if options.metrics_port is not None and self.ledger is not None:
+        registry = build_registry(self.repository, self.ledger) if self.ledger else None
+        stream_metrics = StreamMetrics(registry) if options.streams else None
+        for number, spec in enumerate(options.streams):
+            assert stream_metrics is not None
+            name = "stream" if len(options.streams) == 1 else f"stream{number + 1}"
+            self.front_ends.append(StreamFrontEnd(self.engine, spec, stream_metrics, name=name))
+        if options.metrics_port is not None and registry is not None:
             host = options.metrics_host or options.grpc_host
-            route = MetricsRoute(build_registry(self.repository, self.ledger))
+            route = MetricsRoute(registry)
             self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
 
     @property

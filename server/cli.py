@@ -16,6 +16,7 @@ from naiad.quantize import add_arguments as add_quantize_arguments
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
 from naiad.security import flags as security_flags
 from naiad.security import keys_command
+from naiad.streams import command as stream_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -42,6 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         otel_tracing=args.otel_tracing,
         security=security,
+        streams=tuple(args.stream),
     )
 
     def announce(server: NaiadServer) -> None:
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the asyncio loop implementation (default uvloop where installed)",
     )
     _add_observability_flags(serve)
+    stream_command.add_serve_arguments(serve)
     security_flags.add_arguments(serve)
     _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)
@@ -207,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_command.add_arguments(keys)
     keys.set_defaults(run=keys_command.run)
+
+    stream = commands.add_parser(
+        "stream",
+        help="answer messages from Kafka, Redis Streams or NATS JetStream with a model",
+        description=stream_command.DESCRIPTION,
+    )
+    stream_command.add_arguments(stream)
+    _add_log_flags(stream, with_defaults=False)
+    stream.set_defaults(run=stream_command.run)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description
