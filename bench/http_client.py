@@ -160,6 +160,9 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionError(f"connection lost: {exc or 'closed by server'}"))
 
+    def usable(self) -> bool:
+        return self.reusable and self.transport is not None and not self.transport.is_closing()
+
     async def request(self, data: bytes) -> tuple[Head, bytes]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
@@ -199,7 +202,13 @@ class AsyncHttpClient:
     async def post(self, request: bytes) -> bytes:
         """Sends one pre-encoded request; returns the answer's body, raises HttpStatusError
         for a status other than 200."""
-        connection = self._idle.pop() if self._idle else await self._open()
+        connection = None
+        while self._idle and connection is None:
+            connection = self._idle.pop()
+            if not connection.usable():  # closed by the server while idle
+                connection = None
+        if connection is None:
+            connection = await self._open()
         try:
             if self._timeout_s is None:
                 head, body = await connection.request(request)

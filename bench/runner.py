@@ -108,6 +108,7 @@ class Runner:
             "scenario": scenario.name,
             "target": target.label,
             "kind": target.spec.kind,
+            "protocol": None if target.spec.kind == "onnxruntime-inprocess" else target.protocol,
             "mode": mode,
             "load": scenario.load.kind,
             "arrival": scenario.load.arrival if scenario.load.kind == "open" else None,
