@@ -134,6 +134,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = True
         self._framer = _Framer()
         self._waiter: asyncio.Future[tuple[Head, bytes]] | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -156,6 +157,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
+        if not self.lost.done():
+            self.lost.set_result(None)
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionError(f"connection lost: {exc or 'closed by server'}"))
@@ -188,6 +191,7 @@ class AsyncHttpClient:
         self._tls = tls
         self._timeout_s = timeout_s
         self._idle: list[_Connection] = []
+        self._open_connections: set[_Connection] = set()
 
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -197,6 +201,8 @@ class AsyncHttpClient:
         sock = connection.transport.get_extra_info("socket") if connection.transport else None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._open_connections.add(connection)
+        connection.lost.add_done_callback(lambda _: self._open_connections.discard(connection))
         return connection
 
     async def post(self, request: bytes) -> bytes:
@@ -226,11 +232,23 @@ class AsyncHttpClient:
             raise HttpStatusError(head.status, body)
         return body
 
-    async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Closes every connection; waits for them to go (a TLS close takes round trips, and
+        uvloop refuses to close a loop with transports still open), aborting stragglers."""
+        self._idle = []
+        connections = list(self._open_connections)
+        for connection in connections:
             connection.close()
-        await asyncio.sleep(0)  # lets the transports finish closing
+        if connections:
+            await asyncio.wait([c.lost for c in connections], timeout=grace_s / 2)
+        stragglers = [c for c in connections if not c.lost.done()]
+        for connection in stragglers:  # e.g. a TLS peer that never answers close_notify
+            if connection.transport is not None:
+                connection.transport.abort()
+        if stragglers:
+            await asyncio.wait([c.lost for c in stragglers], timeout=grace_s / 2)
+        # connection_lost runs before the loop lets go of the socket's handle.
+        await asyncio.sleep(0.01)
 
 
 class SyncHttpClient:
