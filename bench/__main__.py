@@ -71,7 +71,7 @@ def build_scenario(args: argparse.Namespace) -> scenarios.Scenario:
         raise scenarios.ScenarioError("give a scenario, or --url HOST:PORT and --model NAME")
     top: dict[str, Any] = {}
     if targets:
-        top["targets"] = scenarios.parse_targets(list(targets))
+        top["targets"] = scenarios.parse_targets(list(targets), scenario.request.protocol)
         labels = [t.label for t in top["targets"]]
         top["baseline"] = scenario.baseline if scenario.baseline in labels else labels[0]
     if args.baseline:

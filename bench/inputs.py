@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.models import Signature, TensorSpec
 from bench.scenario import RequestSpec
-from naiad_client import Client
+from naiad_client import Client, tensors
 from naiad_client.tensors import DTYPE_BY_DATATYPE
 
 
@@ -105,6 +105,31 @@ def encode_requests(
         Client.prepare(signature.name, inputs, outputs, version).SerializeToString()
         for inputs in variants
     ]
+
+
+def encode_http_bodies(spec: RequestSpec, variants: list[dict]) -> list[tuple[bytes, int]]:
+    """Each input dict as a v2 REST infer body with Triton's binary tensor data extension: a
+    JSON header, then every input's raw bytes (those gRPC's raw_input_contents carry), outputs
+    asked for as binary too. Returns (body, length of its JSON header) pairs."""
+    bodies = []
+    for inputs in variants:
+        described, raws = [], []
+        for name, value in inputs.items():
+            datatype, shape, raw = tensors.encode(value)
+            parameters = {"binary_data_size": len(raw)}
+            described.append(
+                {"name": name, "datatype": datatype, "shape": shape, "parameters": parameters}
+            )
+            raws.append(raw)
+        header: dict[str, Any] = {"inputs": described}
+        if spec.outputs:
+            binary = {"binary_data": True}
+            header["outputs"] = [{"name": name, "parameters": binary} for name in spec.outputs]
+        else:
+            header["parameters"] = {"binary_data_output": True}
+        text = json.dumps(header, separators=(",", ":")).encode()
+        bodies.append((b"".join([text, *raws]), len(text)))
+    return bodies
 
 
 def perf_analyzer_json(signature: Signature, variants: list[dict], path: Path) -> Path:

@@ -14,14 +14,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter_ns
 from typing import Any
 
+from bench.http_client import HttpStatusError
 from bench.recorder import Recorder
 from naiad_client import InferenceServerError
 
 
 def status_name(error: BaseException) -> str:
-    """How an error is counted: its gRPC status name, else its exception type."""
+    """How an error is counted: its gRPC status name or HTTP_<status>, else its exception
+    type."""
     if isinstance(error, InferenceServerError):
         return error.status.name
+    if isinstance(error, HttpStatusError):
+        return f"HTTP_{error.status}"
     return type(error).__name__
 
 

@@ -14,8 +14,9 @@ from bench.scenario import Scenario
 
 FORMAT = 1
 CSV_COLUMNS = [
-    "scenario", "target", "kind", "mode", "load", "arrival", "level", "batch_size", "engine",
-    "processes", "round", "throughput_rps", "throughput_rows", "offered_rps", "num_ok", "errors",
+    "scenario", "target", "kind", "protocol", "mode", "load", "arrival", "level", "batch_size",
+    "engine", "processes", "round", "throughput_rps", "throughput_rows", "offered_rps", "num_ok",
+    "errors",
     "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms", "server_queue_us",
     "server_compute_us", "server_mean_batch", "server_cpu_cores", "generator_cpu",
     "generator_us_per_request", "trials", "stable", "warnings",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import inputs, models, perf_analyzer, report, serverside, targets
+from bench import http_client, inputs, models, perf_analyzer, report, serverside, targets
 from bench.measure import measure
 from bench.scenario import Scenario
 from bench.worker import Job, WorkerPool
@@ -51,6 +51,9 @@ class Runner:
         self.out_dir = out_dir
         self.progress = progress or (lambda text: None)
         self.rows: list[dict[str, Any]] = []
+        self.http_bodies: list[tuple[bytes, int]] = []
+        """The same requests as v2 REST bodies (JSON header + binary tensors), for http
+        targets; filled by run()."""
 
     def run(self, emit: Callable[[str], None] = print) -> dict[str, Any]:
         scenario = self.scenario
@@ -63,6 +66,8 @@ class Runner:
         payloads = inputs.encode_requests(
             signature, scenario.request, variants, scenario.model.version
         )
+        if any(t.protocol == "http" for t in scenario.targets):
+            self.http_bodies = inputs.encode_http_bodies(scenario.request, variants)
         started: list[targets.RunningTarget] = []
         try:
             for spec in scenario.targets:
@@ -103,6 +108,7 @@ class Runner:
             "scenario": scenario.name,
             "target": target.label,
             "kind": target.spec.kind,
+            "protocol": None if target.spec.kind == "onnxruntime-inprocess" else target.protocol,
             "mode": mode,
             "load": scenario.load.kind,
             "arrival": scenario.load.arrival if scenario.load.kind == "open" else None,
@@ -117,11 +123,14 @@ class Runner:
             return perf_analyzer.run(
                 target.url or "", signature, scenario, mode, level, variants, self.out_dir, base
             )
+        if target.protocol == "http":
+            payloads = self.http_payloads(target, signature.name)
         jobs = [
             Job(
                 engine=mode,
                 payloads=payloads,
-                url=target.url,
+                url=target.load_url,
+                protocol=target.protocol,
                 timeout_s=scenario.request.timeout_s,
                 max_inflight=scenario.load.max_inflight,
                 arrival=scenario.load.arrival,
@@ -131,6 +140,15 @@ class Runner:
             for share in split_load(scenario, level)
         ]
         return self._measure_jobs(target, base, jobs, signature.name)
+
+    def http_payloads(self, target: targets.RunningTarget, model: str) -> list[bytes]:
+        """The run's REST bodies as whole requests to ``target`` (its Host, its token)."""
+        path = http_client.infer_path(model, self.scenario.model.version)
+        host = target.http_url or ""
+        return [
+            http_client.infer_request(path, host, body, json_length, target.access.token)
+            for body, json_length in self.http_bodies
+        ]
 
     def _schedule(
         self, started: list[targets.RunningTarget]
@@ -161,7 +179,7 @@ class Runner:
         self.progress(f"{label}: warming up")
         client = Client(target.url, **target.access.client_args()) if target.url else None
         try:
-            probe = serverside.make_probe(client, model, target.pid)
+            probe = serverside.make_probe(client, model, target.pid, target.http_url, target.access)
             with WorkerPool(jobs) as pool:
                 measured = measure(
                     pool,

@@ -12,7 +12,11 @@ from naiad_protocol import model_config_pb2
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MODES = ("sync", "async", "stream")
-TARGET_KINDS = ("naiad", "grpc-noop", "naive", "onnxruntime-inprocess", "url")
+TARGET_KINDS = ("naiad", "grpc-noop", "http-noop", "naive", "onnxruntime-inprocess", "url")
+PROTOCOLS = ("grpc", "http")
+HTTP_MODES = ("sync", "async")
+ONLY_PROTOCOL = {"grpc-noop": "grpc", "naive": "grpc", "http-noop": "http"}
+"""Kinds that speak one protocol; the others take the target's or the scenario's choice."""
 QUANTIZE_MODES = ("dynamic",)
 SECURITY_FLAGS = ("--tls-cert", "--tls-key", "--api-keys")
 """``naiad serve`` flags a target's ``tls`` and ``token`` set."""
@@ -65,7 +69,7 @@ class RequestSpec:
     data: str = "random"
     """"random", "zeros", or a .npy (single input) / .json ({input: nested list}) file."""
     modes: tuple[str, ...] = ("async",)
-    """Transport modes swept: "sync" (threads), "async" (grpc.aio unary), "stream"."""
+    """Modes swept: "sync" (threads), "async" (asyncio unary), "stream" (gRPC only)."""
     shapes: dict[str, list[int]] = field(default_factory=dict)
     """Dims (without the batch dim) for inputs with variable dims."""
     num_distinct: int = 8
@@ -74,6 +78,9 @@ class RequestSpec:
     """Client deadline per request; None waits forever."""
     outputs: tuple[str, ...] = ()
     """Outputs to request; empty asks for all."""
+    protocol: str = "grpc"
+    """How requests travel to targets that do not say: "grpc" or "http" (v2 REST, JSON header
+    plus Triton's binary tensor data extension for inputs and outputs)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,14 @@ class TargetSpec:
     token: bool = False
     """For kind "naiad": require an API key made for the run (``--api-keys``); clients send it
     as ``authorization: Bearer`` metadata on every call and once per stream."""
+    protocol: str = ""
+    """"grpc" or "http": how the load reaches this target; "" takes the kind's only protocol
+    (http-noop: http; grpc-noop, naive: grpc), else ``request.protocol``. naiad targets on
+    http serve their HTTP port too; ModelStatistics is still read over gRPC."""
+
+    def __post_init__(self) -> None:
+        if not self.protocol:
+            object.__setattr__(self, "protocol", ONLY_PROTOCOL.get(self.kind, "grpc"))
 
     @property
     def has_variant(self) -> bool:
@@ -166,12 +181,15 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     return cls(**values)
 
 
-def parse_targets(entries: list[str | dict[str, Any]]) -> tuple[TargetSpec, ...]:
-    """Targets from their TOML form: kind names, "url=HOST:PORT", or tables."""
-    return tuple(_target(entry) for entry in entries)
+def parse_targets(
+    entries: list[str | dict[str, Any]], protocol: str = "grpc"
+) -> tuple[TargetSpec, ...]:
+    """Targets from their TOML form: kind names, "url=HOST:PORT", or tables; ``protocol`` is
+    the scenario's, for targets that do not name theirs."""
+    return tuple(_target(entry, protocol) for entry in entries)
 
 
-def _target(entry: str | dict[str, Any]) -> TargetSpec:
+def _target(entry: str | dict[str, Any], protocol: str = "grpc") -> TargetSpec:
     table: dict[str, Any] = {"kind": entry} if isinstance(entry, str) else dict(entry)
     kind = str(table.get("kind", ""))
     if not kind:
@@ -179,9 +197,15 @@ def _target(entry: str | dict[str, Any]) -> TargetSpec:
     if kind.startswith("url="):
         table["url"], table["kind"] = kind[4:], "url"
     table.setdefault("label", table.get("url") if table["kind"] == "url" else table["kind"])
+    table.setdefault("protocol", ONLY_PROTOCOL.get(table["kind"], protocol))
     target = _build(TargetSpec, table, "targets")
     if target.kind not in TARGET_KINDS:
         raise ScenarioError(f"unknown target kind {target.kind!r}; one of {TARGET_KINDS}")
+    if target.protocol not in PROTOCOLS:
+        raise ScenarioError(f"target {target.label!r}: protocol must be one of {PROTOCOLS}")
+    only = ONLY_PROTOCOL.get(target.kind)
+    if only and target.protocol != only:
+        raise ScenarioError(f"target {target.label!r}: {target.kind} speaks {only} only")
     if target.kind == "url" and not target.url:
         raise ScenarioError("a url target needs url = 'host:port'")
     for name in ("tls", "token"):
@@ -244,6 +268,13 @@ def validate(scenario: Scenario) -> Scenario:
     bad = [m for m in request.modes if m not in MODES]
     if bad or not request.modes:
         raise ScenarioError(f"request.modes must be among {MODES}, got {list(request.modes)}")
+    if request.protocol not in PROTOCOLS:
+        raise ScenarioError(f"request.protocol must be one of {PROTOCOLS}")
+    http = [t.label for t in scenario.targets if t.protocol == "http"]
+    if http and not set(request.modes) <= set(HTTP_MODES):
+        raise ScenarioError(f"targets {http} speak http: modes {HTTP_MODES} only, no stream")
+    if http and load.engine != "python":
+        raise ScenarioError(f"targets {http} speak http: they need load.engine = python")
     if load.kind == "open" and "sync" in request.modes:
         raise ScenarioError("open loop needs an asyncio mode: use async or stream")
     if load.processes < 1 or request.batch_size < 1 or request.num_distinct < 1:
@@ -288,12 +319,13 @@ def from_dict(data: dict[str, Any], default_name: str = "adhoc") -> Scenario:
     if model_table.get("generate") in ("none", ""):
         model_table["generate"] = None
     model_table.setdefault("name", "model")
-    targets = parse_targets(data.pop("targets", ["naiad"]))
+    request = _build(RequestSpec, data.pop("request", {}), "request")
+    targets = parse_targets(data.pop("targets", ["naiad"]), request.protocol)
     scenario = Scenario(
         name=data.pop("name", default_name),
         description=data.pop("description", ""),
         model=_build(ModelSpec, model_table, "model"),
-        request=_build(RequestSpec, data.pop("request", {}), "request"),
+        request=request,
         load=_build(LoadSpec, data.pop("load", {}), "load"),
         measure=_build(MeasureSpec, data.pop("measure", {}), "measure"),
         targets=targets,

@@ -6,7 +6,10 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from bench import http_client
+from bench.security import Access
 from naiad_client import Client, InferenceServerError
 
 _FIELDS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
@@ -25,15 +28,20 @@ class Probe:
     """CPU seconds all processes on this machine have used (to spot outside interference)."""
 
 
+def _zero_totals() -> dict[str, int]:
+    totals = dict.fromkeys(["inference_count", "execution_count"], 0)
+    for name in _FIELDS:
+        totals[f"{name}_count"] = totals[f"{name}_ns"] = 0
+    return totals
+
+
 def statistics_counters(client: Client, model: str) -> dict[str, int] | None:
     """The model's ModelStatistics summed over versions; None when the server does not say."""
     try:
         response = client.statistics(model, timeout_s=5)
     except InferenceServerError:
         return None
-    totals = dict.fromkeys(["inference_count", "execution_count"], 0)
-    for name in _FIELDS:
-        totals[f"{name}_count"] = totals[f"{name}_ns"] = 0
+    totals = _zero_totals()
     for stats in response.model_stats:
         if stats.name != model:
             continue
@@ -43,6 +51,27 @@ def statistics_counters(client: Client, model: str) -> dict[str, int] | None:
             duration = getattr(stats.inference_stats, name)
             totals[f"{name}_count"] += duration.count
             totals[f"{name}_ns"] += duration.ns
+    return totals
+
+
+def http_statistics_counters(address: str, model: str, access: Access) -> dict[str, int] | None:
+    """The same totals from GET /v2/models/MODEL/stats (Triton's JSON, as naiad writes it)."""
+    tls = http_client.client_tls(access.root_certificates)
+    try:
+        path = f"/v2/models/{quote(model, safe='')}/stats"
+        document = http_client.get_json(address, path, tls, access.token)
+        totals = _zero_totals()
+        for stats in document["model_stats"]:  # type: ignore[index]
+            if stats["name"] != model:
+                continue
+            totals["inference_count"] += int(stats.get("inference_count", 0))
+            totals["execution_count"] += int(stats.get("execution_count", 0))
+            for name in _FIELDS:
+                duration = stats.get("inference_stats", {}).get(name, {})
+                totals[f"{name}_count"] += int(duration.get("count", 0))
+                totals[f"{name}_ns"] += int(duration.get("ns", 0))
+    except (http_client.HttpStatusError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
     return totals
 
 
@@ -82,11 +111,25 @@ def wait_idle(pid: int, max_s: float = 60.0, idle_cores: float = 0.1) -> float:
     return time.perf_counter() - start
 
 
-def make_probe(client: Client | None, model: str, pid: int | None) -> Any:
-    """A callable sampling the server's counters, for measure()."""
+def make_probe(
+    client: Client | None,
+    model: str,
+    pid: int | None,
+    http_address: str | None = None,
+    access: Access | None = None,
+) -> Any:
+    """A callable sampling the server's counters, for measure(): over gRPC with a ``client``,
+    else over HTTP at ``http_address``, else none."""
+
+    def counters_now() -> dict[str, int] | None:
+        if client:
+            return statistics_counters(client, model)
+        if http_address:
+            return http_statistics_counters(http_address, model, access or Access())
+        return None
 
     def probe() -> Probe:
-        counters = statistics_counters(client, model) if client else None
+        counters = counters_now()
         cpu = process_cpu_s(pid) if pid else None
         return Probe(time.perf_counter(), counters, cpu, machine_busy_s())
 

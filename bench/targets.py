@@ -1,6 +1,6 @@
-"""Targets under load: servers the harness starts (naiad, grpc-noop, naive), a running server
-at a URL, or ONNX Runtime in-process. Started servers announce themselves with one stdout line
-``<name> ready grpc=HOST:PORT``."""
+"""Targets under load: servers the harness starts (naiad, grpc-noop, http-noop, naive), a running
+server at a URL, or ONNX Runtime in-process. Started servers announce themselves with one stdout
+line ``<name> ready grpc=HOST:PORT`` (and/or ``http=HOST:PORT``, as naiad does)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from bench.models import Signature, naiad_executable
 from bench.scenario import TargetSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_LINE = re.compile(r"\bready\b.*\bgrpc=(\S+)")
+READY_LINE = re.compile(r"\bready\b.*\b(?:grpc|http)=")
+ADDRESS = re.compile(r"\b(\w+)=(\S+)")
+SERVER_MODULES = {
+    "grpc-noop": "bench.servers.noop",
+    "http-noop": "bench.servers.http_noop",
+    "naive": "bench.servers.naive",
+}
 
 
 class ServerProcess:
@@ -33,13 +39,16 @@ class ServerProcess:
         self.process: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
         self._pump_thread: threading.Thread | None = None
+        self.addresses: dict[str, str] = {}
+        """What the ready line named: front end ("grpc", "http", ...) -> dialable host:port."""
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     def start(self) -> str:
-        """Starts the server; returns its gRPC address once it printed its ready line."""
+        """Starts the server; returns its gRPC address ("" if it serves none) once it printed
+        its ready line."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self._log = self.log_path.open("w")
@@ -67,9 +76,10 @@ class ServerProcess:
                 raise RuntimeError(
                     f"{' '.join(self.command[:3])} exited before ready: {self._tail()}"
                 )
-            match = READY_LINE.search(line)
-            if match:
-                return local_address(match.group(1))
+            if READY_LINE.search(line):
+                named = ADDRESS.findall(line)
+                self.addresses = {name: local_address(address) for name, address in named}
+                return self.addresses.get("grpc", "")
 
     def _pump(self, lines: queue.Queue[str | None]) -> None:
         # Keeps draining stdout after the ready line so a chatty server never blocks on the pipe.
@@ -114,16 +124,21 @@ def local_address(address: str) -> str:
     return f"{host}:{port}"
 
 
-def naiad_command(executable: str, repository: str, extra: tuple[str, ...]) -> list[str]:
-    """``naiad serve`` on a free loopback port, HTTP and metrics off, as far as this naiad's
-    ``serve --help`` offers those options."""
+def naiad_command(
+    executable: str, repository: str, extra: tuple[str, ...], http: bool = False
+) -> list[str]:
+    """``naiad serve`` on a free loopback port, metrics off and HTTP off (``http``: on a free
+    port too), as far as this naiad's ``serve --help`` offers those options."""
     command = [executable, "serve", "--model-repository", repository, "--grpc-port", "0"]
     help_text = subprocess.run(
         [executable, "serve", "--help"], capture_output=True, text=True, timeout=60
     ).stdout
     if "--grpc-host" in help_text:
         command += ["--grpc-host", "127.0.0.1"]
-    command += [flag for flag in ("--no-http", "--no-metrics") if flag in help_text]
+    if http:
+        command += ["--http-port", "0"]
+    off = ("--no-metrics",) if http else ("--no-http", "--no-metrics")
+    command += [flag for flag in off if flag in help_text]
     return command + list(extra)
 
 
@@ -131,14 +146,25 @@ def naiad_command(executable: str, repository: str, extra: tuple[str, ...]) -> l
 class RunningTarget:
     spec: TargetSpec
     url: str | None = None
-    """gRPC address, None for the in-process target."""
+    """gRPC address; None for the in-process target and servers without gRPC (http-noop)."""
     server: ServerProcess | None = None
     access: security.Access = security.PLAIN
     """What clients need to reach it: CA and token, for naiad targets with tls or token."""
+    http_url: str | None = None
+    """HTTP address, for targets the load reaches over HTTP."""
 
     @property
     def label(self) -> str:
         return self.spec.label
+
+    @property
+    def protocol(self) -> str:
+        return self.spec.protocol
+
+    @property
+    def load_url(self) -> str | None:
+        """Where the load goes: the HTTP address for http targets, else the gRPC one."""
+        return self.http_url if self.protocol == "http" else self.url
 
     @property
     def pid(self) -> int | None:
@@ -158,6 +184,8 @@ class RunningTarget:
 def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarget:
     """Starts (or attaches to) one target and returns it ready for load."""
     if spec.kind == "url":
+        if spec.protocol == "http":
+            return RunningTarget(spec, http_url=spec.url)
         return RunningTarget(spec, url=spec.url)
     if spec.kind == "onnxruntime-inprocess":
         if not signature.onnx_path:
@@ -168,13 +196,21 @@ def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarge
             raise RuntimeError("the naiad target needs a model repository")
         executable = spec.executable or naiad_executable()
         flags, access = security.prepare(spec, log_dir / "security" / file_stem(spec.label))
-        command = naiad_command(executable, signature.repository, (*flags, *spec.args))
+        http = spec.protocol == "http"
+        command = naiad_command(executable, signature.repository, (*flags, *spec.args), http)
     else:
-        module = {"grpc-noop": "bench.servers.noop", "naive": "bench.servers.naive"}[spec.kind]
+        module = SERVER_MODULES[spec.kind]
         command = [sys.executable, "-m", module, "--signature", signature.to_json()]
         access = security.PLAIN
     server = ServerProcess(command, log_dir / f"{file_stem(spec.label)}.log")
-    return RunningTarget(spec, url=server.start(), server=server, access=access)
+    url = server.start() or None
+    running = RunningTarget(spec, url=url, server=server, access=access)
+    if spec.protocol == "http":
+        running.http_url = server.addresses.get("http")
+        if running.http_url is None:
+            server.stop()
+            raise RuntimeError(f"{spec.label} named no http= address in its ready line")
+    return running
 
 
 def file_stem(label: str) -> str:

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import event_loop, loops, security
+from bench import event_loop, http_client, loops, security
 from bench.recorder import Recorder, Window
 from naiad_client import AsyncClient, Client
 
@@ -27,9 +27,9 @@ class Job:
     """What one worker process sends, where, and how fast."""
 
     engine: str
-    """"sync", "async", "stream" (gRPC to ``url``), or "inprocess" (ONNX Runtime)."""
+    """"sync", "async", "stream" (to ``url``), or "inprocess" (ONNX Runtime)."""
     payloads: list[Any]
-    """Serialized requests (gRPC engines) or feed dicts (inprocess)."""
+    """Serialized requests (gRPC), whole HTTP requests (http), or feed dicts (inprocess)."""
     url: str | None = None
     onnx_path: str | None = None
     concurrency: int = 1
@@ -41,7 +41,10 @@ class Job:
     max_inflight: int = 4096
     timeout_s: float | None = None
     access: security.Access = security.PLAIN
-    """TLS root and token for the gRPC engines' channel and calls."""
+    """TLS root and token for the gRPC engines' channel and calls (http payloads carry the
+    token already; the TLS root still comes from here)."""
+    protocol: str = "grpc"
+    """"grpc" (naiad_client over grpcio) or "http" (bench.http_client, sync and async)."""
 
 
 async def _run_async(job: Job, recorder: Recorder, stop: threading.Event) -> None:
@@ -72,10 +75,34 @@ async def _drive(call: Any, job: Job, recorder: Recorder, stop: threading.Event)
         )
 
 
+async def _run_http_async(job: Job, recorder: Recorder, stop: threading.Event) -> None:
+    tls = http_client.client_tls(job.access.root_certificates)
+    client = http_client.AsyncHttpClient(job.url or "", tls, job.timeout_s)
+    try:
+        await _drive(client.post, job, recorder, stop)
+    finally:
+        await client.close()
+
+
+def _run_http_sync(job: Job, recorder: Recorder, stop: threading.Event) -> None:
+    tls = http_client.client_tls(job.access.root_certificates)
+    client = http_client.SyncHttpClient(job.url or "", tls, job.timeout_s)
+    try:
+        loops.closed_threads(client.post, job.payloads, job.concurrency, recorder, stop)
+    finally:
+        client.close()
+
+
 def run_load(job: Job, recorder: Recorder, stop: threading.Event) -> None:
     """Runs ``job`` until ``stop`` is set; a crash is recorded as the recorder's ``fatal``."""
     try:
-        if job.engine in ("async", "stream"):
+        if job.protocol == "http" and job.engine == "async":
+            event_loop.run(_run_http_async(job, recorder, stop))
+        elif job.protocol == "http" and job.engine == "sync":
+            _run_http_sync(job, recorder, stop)
+        elif job.protocol == "http":
+            raise ValueError(f"http has no {job.engine!r} mode")
+        elif job.engine in ("async", "stream"):
             event_loop.run(_run_async(job, recorder, stop))
         elif job.engine == "sync":
             with Client(job.url or "", **job.access.client_args()) as client:
