@@ -20,6 +20,7 @@ from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
+from naiad.rollout.layer import RolloutBook, RolloutLayer
 from naiad.security.server_security import SecurityOptions, ServerSecurity
 from naiad.streams.front_end import StreamFrontEnd
 from naiad.streams.metrics import StreamMetrics
@@ -76,7 +77,8 @@ class NaiadServer:
     ends; starts and stops them in order.
 
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
-    (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), then the core
+    (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), RolloutLayer
+    (the versions of unversioned requests, per each model's rollout.toml), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
@@ -88,9 +90,11 @@ class NaiadServer:
         self.options = options
         # Only the metrics read the ledger; without them nothing should hold stopped models.
         self.ledger = StatsLedger() if options.metrics_port is not None else None
+        self.rollouts = RolloutBook()
+        factory = self.ledger.timed(load_served_model) if self.ledger else load_served_model
         self.repository = ModelRepository(
             options.model_repository,
-            factory=self.ledger.timed(load_served_model) if self.ledger else load_served_model,
+            factory=self.rollouts.reading_plans(factory),
             control_mode=options.model_control_mode,
             startup_models=options.startup_models,
             poll_interval_s=options.poll_interval_s,
@@ -99,7 +103,9 @@ class NaiadServer:
         )
         self.security = ServerSecurity(options.security)
         self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
-        self.engine: InferenceEngine = compose(self.core, _layers(options) + self.security.layers())
+        rollout = functools.partial(RolloutLayer, book=self.rollouts)
+        layers = [*_layers(options), *self.security.layers(), rollout]
+        self.engine: InferenceEngine = compose(self.core, layers)
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
