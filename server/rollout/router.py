@@ -11,6 +11,7 @@ import hashlib
 import random
 
 from naiad.engine.request import InferRequest
+from naiad.rollout.health import Breach, CandidateHealth
 from naiad.rollout.plan import RolloutMode, RolloutPlan, Side
 
 AB_BUCKETS = 10_000
@@ -21,29 +22,63 @@ class Router:
     """Chooses stable or candidate for each unversioned request of one model.
 
     `rng` draws canary choices; inject a seeded random.Random for deterministic tests.
+    Once the candidate breaks one of the plan's gates the router is rolled back: every
+    unversioned request meets the stable version until a new plan arrives (`update`).
     """
 
     def __init__(self, plan: RolloutPlan, rng: random.Random | None = None) -> None:
-        self._plan = plan
         self._rng = rng or random.Random()
+        self.num_rollbacks = 0
+        """Rollbacks since this router was made, over every plan it held."""
+        self._health = CandidateHealth(plan.gates)
+        self._rollback: Breach | None = None
+        self._plan = plan
 
     @property
     def plan(self) -> RolloutPlan:
         return self._plan
 
+    @property
+    def rollback(self) -> Breach | None:
+        """Why the current plan was rolled back; None while it runs."""
+        return self._rollback
+
+    @property
+    def health(self) -> CandidateHealth:
+        return self._health
+
     def update(self, plan: RolloutPlan) -> None:
-        """Replaces the plan; requests chosen from now on follow the new one."""
+        """Replaces the plan (ending a rollback); requests chosen from now on follow it."""
+        self._start(plan)
+
+    def record(self, plan: RolloutPlan, failed: bool, latency_ms: float) -> Breach | None:
+        """One outcome of a request sent to `plan`'s candidate; rolls back and returns the
+        breach when it breaks a gate. Outcomes of a plan since replaced are ignored."""
+        if plan is not self._plan:
+            return None
+        breach = self._health.record(failed, latency_ms)
+        if breach is not None:
+            self._rollback = breach
+            self.num_rollbacks += 1
+        return breach
+
+    def _start(self, plan: RolloutPlan) -> None:
+        # health first: a request that sees the new plan must also see its fresh health
+        self._health = CandidateHealth(plan.gates)
+        self._rollback = None
         self._plan = plan
 
     def switch(self) -> RolloutPlan:
         """blue-green: makes the other side live, atomically; returns the new plan."""
         plan = self._plan.switched()
-        self._plan = plan
+        self._start(plan)
         return plan
 
     def choose(self, request: InferRequest) -> int:
         """The version number `request` should meet."""
         plan = self._plan
+        if self._rollback is not None:
+            return plan.stable
         if plan.mode is RolloutMode.CANARY:
             to_candidate = self._rng.random() * 100.0 < plan.candidate_percent
         elif plan.mode is RolloutMode.AB:

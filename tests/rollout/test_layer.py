@@ -146,3 +146,62 @@ async def test_a_bad_plan_file_fails_the_load_saying_why(tmp_path: Path) -> None
         assert states == {ModelState.UNAVAILABLE}
     finally:
         await asyncio.to_thread(repository.stop)
+
+
+class StepClock:
+    """Each reading is `step_s` later than the one before."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now_s = 0.0
+        self.step_s = step_s
+
+    def __call__(self) -> float:
+        self.now_s += self.step_s
+        return self.now_s
+
+
+GATED = 'stable = 1\ncandidate = 2\nmode = "canary"\ncandidate_percent = 50\n'
+
+
+async def test_a_candidate_slower_than_its_gate_is_rolled_back(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    write_model(tmp_path, GATED + "[gates]\nmax_p99_ms = 20\n")
+    book = RolloutBook(random.Random(11))
+    repository = await serving(tmp_path, book)
+    try:
+        # every candidate request takes 50 ms by this clock (one reading before, one after)
+        layer = RolloutLayer(Engine(repository), book, clock=StepClock(0.050))
+        offsets = [(await answer_offsets(layer, 1))[0] for _ in range(200)]
+        router = book.router("scored")
+        assert router is not None and router.rollback is not None
+        assert router.rollback.gate == "max_p99_ms" and router.num_rollbacks == 1
+        # exactly the gate's minimum of candidate answers, then only stable
+        last_candidate = len(offsets) - 1 - offsets[::-1].index(200)
+        assert offsets.count(200) == 20 and last_candidate < 100
+        assert set(offsets[last_candidate + 1 :]) == {100}
+        assert "rolled back from version 2 to 1" in caplog.text
+        # the candidate stays loaded and answers when asked by version
+        assert set(await answer_offsets(layer, 5, version="2")) == {200}
+        # a new plan (a reload) starts over
+        await asyncio.to_thread(repository.load, "scored")
+        assert router.rollback is None and 200 in await answer_offsets(layer, 100)
+    finally:
+        await asyncio.to_thread(repository.stop)
+
+
+async def test_a_candidate_within_its_gates_keeps_its_share(tmp_path: Path) -> None:
+    write_model(tmp_path, GATED + "[gates]\nmax_p99_ms = 80\nmax_error_rate = 0\n")
+    book = RolloutBook(random.Random(11))
+    repository = await serving(tmp_path, book)
+    try:
+        layer = RolloutLayer(Engine(repository), book, clock=StepClock(0.050))
+        offsets = [(await answer_offsets(layer, 1))[0] for _ in range(400)]
+        assert abs(100.0 * offsets.count(200) / 400 - 50.0) <= 8.0
+        # requests the caller got wrong are not the candidate's failures
+        bad = InferRequest("scored", "", "", [])
+        for _ in range(50):
+            with pytest.raises(Exception, match="INPUT0"):
+                await layer.submit(bad, INTERNAL)
+        router = book.router("scored")
+        assert router is not None and router.rollback is None
+    finally:
+        await asyncio.to_thread(repository.stop)
