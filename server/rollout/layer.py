@@ -34,8 +34,11 @@ log = logging.getLogger("naiad.rollout")
 class RolloutBook:
     """Every model's Router, by model name; thread-safe (loads run on loader threads)."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rng = rng or random.Random()
+        self._clock = clock
         self._lock = threading.Lock()
         self._routers: dict[str, Router] = {}
 
@@ -50,7 +53,7 @@ class RolloutBook:
             elif (router := self._routers.get(name)) is not None:
                 router.update(plan)
             else:
-                self._routers[name] = Router(plan, self._rng)
+                self._routers[name] = Router(plan, self._rng, self._clock)
 
     def reading_plans(self, factory: ModelFactory) -> ModelFactory:
         """`factory`, reading the model's rollout.toml first each time a version loads.

@@ -69,6 +69,12 @@ class RolloutPlan:
     """canary: share of unversioned requests; ab: share of keys; 0..100."""
     key: str = ""
     """ab: the request parameter whose value picks the arm (e.g. "user_id")."""
+    step_percent: float = 0.0
+    """canary: added to the candidate's share at each step, up to 100; 0: the share stays."""
+    step_every_requests: int = 0
+    """canary: a step after this many unversioned requests at the current share; 0: never."""
+    step_every_s: float = 0.0
+    """canary: a step after this many seconds at the current share; 0: never."""
     live: Side = Side.STABLE
     """blue-green: the side every unversioned request meets."""
     gates: HealthGates = field(default_factory=HealthGates)
@@ -83,6 +89,16 @@ class RolloutPlan:
         percent = self.candidate_percent
         if not (math.isfinite(percent) and 0.0 <= percent <= 100.0):
             raise InvalidArgument(f"candidate_percent must be within 0..100, not {percent}")
+        if not (math.isfinite(self.step_percent) and 0.0 <= self.step_percent <= 100.0):
+            raise InvalidArgument(f"step_percent must be within 0..100, not {self.step_percent}")
+        if self.step_every_requests < 0 or not (
+            math.isfinite(self.step_every_s) and self.step_every_s >= 0
+        ):
+            raise InvalidArgument("step_every_requests and step_every_s must be >= 0")
+        if self.step_percent > 0 and not (self.step_every_requests or self.step_every_s):
+            raise InvalidArgument("step_percent needs step_every_requests or step_every_s")
+        if self.step_percent > 0 and self.mode is not RolloutMode.CANARY:
+            raise InvalidArgument("only a canary steps its share (step_percent)")
         if self.mode is RolloutMode.AB and not self.key:
             raise InvalidArgument("an A/B rollout needs the request parameter 'key' to split by")
 
@@ -94,7 +110,10 @@ class RolloutPlan:
 
 def plan_from_mapping(values: dict[str, Any]) -> RolloutPlan:
     """A plan from parsed TOML (or JSON): raises InvalidArgument naming what is wrong."""
-    known = {"stable", "candidate", "mode", "candidate_percent", "key", "live", "gates"}
+    known = {
+        "stable", "candidate", "mode", "candidate_percent", "key", "live", "gates",
+        "step_percent", "step_every_requests", "step_every_s",
+    }  # fmt: skip
     unknown = sorted(set(values) - known)
     if unknown:
         raise InvalidArgument(f"unknown rollout setting(s): {', '.join(unknown)}")
@@ -111,6 +130,9 @@ def plan_from_mapping(values: dict[str, Any]) -> RolloutPlan:
             mode=RolloutMode(values["mode"]),
             candidate_percent=float(values.get("candidate_percent", 0.0)),
             key=str(values.get("key", "")),
+            step_percent=float(values.get("step_percent", 0.0)),
+            step_every_requests=_count("step_every_requests", values.get("step_every_requests", 0)),
+            step_every_s=float(values.get("step_every_s", 0.0)),
             live=Side(values.get("live", "stable")),
             gates=HealthGates(**{k: _number(k, v) for k, v in gates.items()}),
         )
@@ -144,3 +166,9 @@ def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgument(f"gate '{name}' must be a number, not {value!r}")
     return float(value)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"'{name}' must be a whole number, not {value!r}")
+    return value

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
+from collections.abc import Callable
 
 from naiad.engine.request import InferRequest
 from naiad.rollout.health import Breach, CandidateHealth
@@ -22,12 +24,24 @@ class Router:
     """Chooses stable or candidate for each unversioned request of one model.
 
     `rng` draws canary choices; inject a seeded random.Random for deterministic tests.
+    A canary with steps raises its share by `step_percent` after every `step_every_requests`
+    unversioned requests or `step_every_s` seconds (by `clock`, injectable) at the current
+    share, up to 100 %.
     Once the candidate breaks one of the plan's gates the router is rolled back: every
     unversioned request meets the stable version until a new plan arrives (`update`).
     """
 
-    def __init__(self, plan: RolloutPlan, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        plan: RolloutPlan,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._percent = plan.candidate_percent
+        self._num_at_step = 0
+        self._step_start_s = clock()
         self.num_rollbacks = 0
         """Rollbacks since this router was made, over every plan it held."""
         self._health = CandidateHealth(plan.gates)
@@ -37,6 +51,11 @@ class Router:
     @property
     def plan(self) -> RolloutPlan:
         return self._plan
+
+    @property
+    def candidate_percent(self) -> float:
+        """The canary's share now: the plan's, raised by the steps taken so far."""
+        return self._percent
 
     @property
     def rollback(self) -> Breach | None:
@@ -66,6 +85,9 @@ class Router:
         # health first: a request that sees the new plan must also see its fresh health
         self._health = CandidateHealth(plan.gates)
         self._rollback = None
+        self._percent = plan.candidate_percent
+        self._num_at_step = 0
+        self._step_start_s = self._clock()
         self._plan = plan
 
     def switch(self) -> RolloutPlan:
@@ -80,7 +102,7 @@ class Router:
         if self._rollback is not None:
             return plan.stable
         if plan.mode is RolloutMode.CANARY:
-            to_candidate = self._rng.random() * 100.0 < plan.candidate_percent
+            to_candidate = self._rng.random() * 100.0 < self._stepped_percent(plan)
         elif plan.mode is RolloutMode.AB:
             to_candidate = _ab_candidate(plan, request)
         elif plan.mode is RolloutMode.BLUE_GREEN:
@@ -88,6 +110,20 @@ class Router:
         else:  # shadow: the stable version answers
             to_candidate = False
         return plan.candidate if to_candidate else plan.stable
+
+    def _stepped_percent(self, plan: RolloutPlan) -> float:
+        if plan.step_percent <= 0 or self._percent >= 100.0:
+            return self._percent
+        self._num_at_step += 1
+        by_count = 0 < plan.step_every_requests < self._num_at_step
+        by_time = plan.step_every_s > 0 and (
+            self._clock() - self._step_start_s >= plan.step_every_s
+        )
+        if by_count or by_time:
+            self._percent = min(100.0, self._percent + plan.step_percent)
+            self._num_at_step = 1
+            self._step_start_s = self._clock()
+        return self._percent
 
 
 def ab_bucket(key: str) -> int:

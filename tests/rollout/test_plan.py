@@ -32,6 +32,16 @@ def test_a_plan_file_reads_into_a_typed_plan(tmp_path: Path) -> None:
     )
 
 
+def test_a_stepping_canary_reads_its_schedule(tmp_path: Path) -> None:
+    (tmp_path / "rollout.toml").write_text(
+        'stable = 1\ncandidate = 2\nmode = "canary"\ncandidate_percent = 5\n'
+        "step_percent = 20\nstep_every_requests = 1000\n"
+    )
+    plan = read_plan(tmp_path)
+    assert plan is not None
+    assert (plan.step_percent, plan.step_every_requests, plan.step_every_s) == (20.0, 1000, 0.0)
+
+
 def test_blue_green_switches_sides_without_touching_the_plan() -> None:
     plan = plan_from_mapping({"stable": 3, "candidate": 4, "mode": "blue-green"})
     assert plan.live is Side.STABLE
@@ -57,6 +67,14 @@ def test_blue_green_switches_sides_without_touching_the_plan() -> None:
         ({"stable": 1, "candidate": 2, "mode": "canary", "gates": {"max_error_rate": 2}}, "0..1"),
         ({"stable": 1, "candidate": 2, "mode": "canary", "gates": {"speed": 1}}, "bad"),
         ({"stable": 1, "candidate": 2, "mode": "canary", "gates": {"max_p99_ms": "1"}}, "number"),
+        ({"stable": 1, "candidate": 2, "mode": "canary", "step_percent": 5}, "needs step_every"),
+        ({"stable": 1, "candidate": 2, "mode": "canary", "step_percent": 500}, "0..100"),
+        ({"stable": 1, "candidate": 2, "mode": "canary", "step_every_s": -1}, ">= 0"),
+        ({"stable": 1, "candidate": 2, "mode": "canary", "step_every_requests": 1.5}, "whole"),
+        (
+            {"stable": 1, "candidate": 2, "mode": "shadow", "step_percent": 5, "step_every_s": 1},
+            "only a canary",
+        ),
     ],
 )
 def test_a_bad_plan_is_refused_saying_why(values: dict[str, object], says: str) -> None:

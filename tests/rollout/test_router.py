@@ -7,7 +7,7 @@ import random
 import pytest
 
 from naiad.engine.request import InferRequest, ParameterValue
-from naiad.rollout.plan import RolloutMode, RolloutPlan
+from naiad.rollout.plan import HealthGates, RolloutMode, RolloutPlan
 from naiad.rollout.router import Router, ab_bucket
 
 
@@ -77,3 +77,46 @@ def test_an_updated_plan_applies_to_the_next_request() -> None:
     assert router.choose(request()) == 1
     router.update(RolloutPlan(1, 2, RolloutMode.CANARY, 100.0))
     assert router.choose(request()) == 2
+
+
+def test_a_canary_steps_its_share_every_n_requests_up_to_all() -> None:
+    plan = RolloutPlan(1, 2, RolloutMode.CANARY, 5.0, step_percent=20.0, step_every_requests=2000)
+    router = Router(plan, random.Random(4))
+    shares = []
+    for _ in range(6):  # 5, 25, 45, 65, 85, then 100 %
+        choices = [router.choose(request()) for _ in range(2000)]
+        shares.append(100.0 * choices.count(2) / len(choices))
+    for share, expected in zip(shares, [5.0, 25.0, 45.0, 65.0, 85.0, 100.0], strict=True):
+        assert abs(share - expected) <= 3.0, shares
+    assert router.candidate_percent == 100.0
+
+
+def test_a_canary_steps_on_time_by_its_clock() -> None:
+    now = [0.0]
+    plan = RolloutPlan(1, 2, RolloutMode.CANARY, 0.0, step_percent=50.0, step_every_s=30.0)
+    router = Router(plan, random.Random(4), clock=lambda: now[0])
+    assert {router.choose(request()) for _ in range(500)} == {1}
+    now[0] = 29.9
+    assert router.choose(request()) == 1 and router.candidate_percent == 0.0
+    now[0] = 30.0
+    router.choose(request())
+    assert router.candidate_percent == 50.0
+    now[0] = 59.0
+    router.choose(request())
+    assert router.candidate_percent == 50.0  # 29 s at 50 %: not yet
+    now[0] = 60.0
+    assert router.choose(request()) == 2 and router.candidate_percent == 100.0
+
+
+def test_a_rolled_back_canary_stops_stepping_and_sends_nothing_to_the_candidate() -> None:
+    plan = RolloutPlan(
+        1, 2, RolloutMode.CANARY, 50.0, step_percent=10.0, step_every_requests=10,
+        gates=HealthGates(max_error_rate=0.0),
+    )  # fmt: skip
+    router = Router(plan, random.Random(4))
+    for _ in range(20):
+        router.record(plan, failed=True, latency_ms=1.0)
+    assert router.rollback is not None
+    assert {router.choose(request()) for _ in range(500)} == {1}
+    router.update(plan)  # a new plan starts from its own share
+    assert router.rollback is None and router.candidate_percent == 50.0
