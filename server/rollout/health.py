@@ -13,11 +13,6 @@ from dataclasses import dataclass
 from naiad.errors import ErrorCode, error_code
 from naiad.rollout.plan import HealthGates
 
-MIN_REQUESTS = 20
-"""Outcomes needed before a gate is judged: one early failure is not a 100 % error rate."""
-WINDOW = 200
-"""The most recent outcomes the gates look at."""
-
 CANDIDATE_FAULTS = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
 """Errors that count against the candidate; a bad request, a deadline or a full queue is
 the caller's or the load's, not the version's."""
@@ -28,7 +23,7 @@ class Breach:
     """Why a candidate was judged unhealthy."""
 
     gate: str
-    """max_error_rate or max_p99_ms."""
+    """max_error_rate, max_p99_ms or max_divergence."""
     observed: float
     limit: float
     num_requests: int
@@ -49,20 +44,47 @@ class CandidateHealth:
     breach it sees (then keeps returning None: a rollback happens once)."""
 
     def __init__(
-        self, gates: HealthGates, *, min_requests: int = MIN_REQUESTS, window: int = WINDOW
+        self, gates: HealthGates, *, min_requests: int | None = None, window: int | None = None
     ) -> None:
+        """`min_requests` and `window` override the gates' own (tests)."""
         self._gates = gates
-        self._min_requests = max(1, min_requests)
-        self._failed: deque[bool] = deque(maxlen=max(window, self._min_requests))
-        self._latencies_ms: deque[float] = deque(maxlen=max(window, self._min_requests))
+        self._min_requests = max(1, gates.min_requests if min_requests is None else min_requests)
+        size = max(gates.window if window is None else window, self._min_requests)
+        self._failed: deque[bool] = deque(maxlen=size)
+        self._latencies_ms: deque[float] = deque(maxlen=size)
+        self._divergences: deque[float] = deque(maxlen=size)
         self._breached = False
 
     @property
     def watching(self) -> bool:
         """Whether any gate is set (and none broke yet): outcomes are worth recording."""
         gates = self._gates
-        checked = gates.max_error_rate is not None or gates.max_p99_ms is not None
+        checked = (
+            gates.max_error_rate is not None
+            or gates.max_p99_ms is not None
+            or gates.max_divergence is not None
+        )
         return checked and not self._breached
+
+    @property
+    def breached(self) -> bool:
+        return self._breached
+
+    def record_divergence(self, value: float) -> Breach | None:
+        """One shadow comparison (the gates' divergence_metric of one request); the breach of
+        max_divergence it completes, if any."""
+        limit = self._gates.max_divergence
+        if self._breached or limit is None:
+            return None
+        self._divergences.append(value)
+        num = len(self._divergences)
+        if num < self._min_requests:
+            return None
+        mean = sum(self._divergences) / num
+        if mean > limit:
+            self._breached = True
+            return Breach("max_divergence", mean, limit, num)
+        return None
 
     def record(self, failed: bool, latency_ms: float) -> Breach | None:
         """One candidate outcome; the breach it completes, if any. A failed request's latency

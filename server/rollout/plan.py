@@ -31,6 +31,9 @@ class RolloutMode(enum.Enum):
     not forked yet)."""
 
 
+DIVERGENCE_METRICS = ("mean_abs", "max_abs", "argmax")
+
+
 class Side(enum.Enum):
     STABLE = "stable"
     CANDIDATE = "candidate"
@@ -45,11 +48,35 @@ class HealthGates:
     max_p99_ms: float | None = None
     """The candidate's 99th percentile latency, milliseconds."""
     max_divergence: float | None = None
-    """Shadow only: mean absolute difference of outputs against the stable version."""
+    """Shadow only: the mean of `divergence_metric` over the window of compared requests."""
+    divergence_metric: str = "mean_abs"
+    """One of DIVERGENCE_METRICS: per request, the mean or the largest absolute difference
+    over every output element, or `argmax`: the share of output rows whose argmax differs."""
+    reject_nan: bool = True
+    """A candidate answer holding NaN or infinity counts as a failure (the caller still gets
+    it: the version answered, and answered wrong)."""
+    min_requests: int = 20
+    """Outcomes needed before a gate is judged: one early failure is not a 100 % error rate.
+    A candidate that fails every request is rolled back after this many caller failures."""
+    window: int = 200
+    """The most recent outcomes the gates look at."""
 
     def __post_init__(self) -> None:
         if self.max_error_rate is not None and not 0.0 <= self.max_error_rate <= 1.0:
             raise InvalidArgument(f"max_error_rate must be within 0..1, not {self.max_error_rate}")
+        if self.divergence_metric not in DIVERGENCE_METRICS:
+            names = ", ".join(DIVERGENCE_METRICS)
+            raise InvalidArgument(
+                f"divergence_metric must be one of {names}, not {self.divergence_metric!r}"
+            )
+        for name in ("min_requests", "window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgument(f"{name} must be a whole number >= 1, not {value!r}")
+        if self.min_requests > self.window:
+            raise InvalidArgument("min_requests must not exceed window")
+        if not isinstance(self.reject_nan, bool):
+            raise InvalidArgument(f"reject_nan must be true or false, not {self.reject_nan!r}")
         for name in ("max_p99_ms", "max_divergence"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
@@ -78,6 +105,8 @@ class RolloutPlan:
     live: Side = Side.STABLE
     """blue-green: the side every unversioned request meets."""
     gates: HealthGates = field(default_factory=HealthGates)
+    sample_percent: float = 100.0
+    """shadow: the share of unversioned requests copied to the candidate, 0..100."""
 
     def __post_init__(self) -> None:
         for name in ("stable", "candidate"):
@@ -99,6 +128,10 @@ class RolloutPlan:
             raise InvalidArgument("step_percent needs step_every_requests or step_every_s")
         if self.step_percent > 0 and self.mode is not RolloutMode.CANARY:
             raise InvalidArgument("only a canary steps its share (step_percent)")
+        if not (math.isfinite(self.sample_percent) and 0.0 <= self.sample_percent <= 100.0):
+            raise InvalidArgument(
+                f"sample_percent must be within 0..100, not {self.sample_percent}"
+            )
         if self.mode is RolloutMode.AB and not self.key:
             raise InvalidArgument("an A/B rollout needs the request parameter 'key' to split by")
 
@@ -112,7 +145,7 @@ def plan_from_mapping(values: dict[str, Any]) -> RolloutPlan:
     """A plan from parsed TOML (or JSON): raises InvalidArgument naming what is wrong."""
     known = {
         "stable", "candidate", "mode", "candidate_percent", "key", "live", "gates",
-        "step_percent", "step_every_requests", "step_every_s",
+        "step_percent", "step_every_requests", "step_every_s", "sample_percent",
     }  # fmt: skip
     unknown = sorted(set(values) - known)
     if unknown:
@@ -128,16 +161,36 @@ def plan_from_mapping(values: dict[str, Any]) -> RolloutPlan:
             stable=values["stable"],
             candidate=values["candidate"],
             mode=RolloutMode(values["mode"]),
-            candidate_percent=float(values.get("candidate_percent", 0.0)),
+            candidate_percent=_float("candidate_percent", values.get("candidate_percent", 0.0)),
             key=str(values.get("key", "")),
-            step_percent=float(values.get("step_percent", 0.0)),
+            step_percent=_float("step_percent", values.get("step_percent", 0.0)),
             step_every_requests=_count("step_every_requests", values.get("step_every_requests", 0)),
-            step_every_s=float(values.get("step_every_s", 0.0)),
+            step_every_s=_float("step_every_s", values.get("step_every_s", 0.0)),
             live=Side(values.get("live", "stable")),
-            gates=HealthGates(**{k: _number(k, v) for k, v in gates.items()}),
+            gates=_gates(gates),
+            sample_percent=_float("sample_percent", values.get("sample_percent", 100.0)),
         )
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"bad rollout plan: {exc}") from None
+
+
+def plan_to_mapping(plan: RolloutPlan) -> dict[str, Any]:
+    """The plan as plan_from_mapping reads it (JSON- and TOML-ready); gates left at None are
+    left out."""
+    values: dict[str, Any] = {
+        "stable": plan.stable,
+        "candidate": plan.candidate,
+        "mode": plan.mode.value,
+        "candidate_percent": plan.candidate_percent,
+        "key": plan.key,
+        "step_percent": plan.step_percent,
+        "step_every_requests": plan.step_every_requests,
+        "step_every_s": plan.step_every_s,
+        "live": plan.live.value,
+        "sample_percent": plan.sample_percent,
+    }
+    values["gates"] = {k: v for k, v in vars(plan.gates).items() if v is not None}
+    return values
 
 
 def read_plan(model_dir: Path) -> RolloutPlan | None:
@@ -160,6 +213,28 @@ def read_plan(model_dir: Path) -> RolloutPlan | None:
         return plan_from_mapping(values)
     except InvalidArgument as exc:
         raise InvalidArgument(f"{path}: {exc.message}") from None
+
+
+def _gates(values: dict[str, Any]) -> HealthGates:
+    known = set(HealthGates.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidArgument(f"unknown gate(s): {', '.join(unknown)}")
+    found: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("divergence_metric", "reject_nan"):
+            found[name] = value
+        elif name in ("min_requests", "window"):
+            found[name] = _count(name, value)
+        else:
+            found[name] = _number(name, value)
+    return HealthGates(**found)
+
+
+def _float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"'{name}' must be a number, not {value!r}")
+    return float(value)
 
 
 def _number(name: str, value: object) -> float:

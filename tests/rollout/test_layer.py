@@ -18,7 +18,8 @@ from naiad.engine.loader import load_served_model
 from naiad.engine.request import InferInput, InferRequest
 from naiad.repository.manager import ModelRepository
 from naiad.repository.types import ModelState
-from naiad.rollout.layer import RolloutBook, RolloutLayer
+from naiad.rollout.book import RolloutBook
+from naiad.rollout.layer import RolloutLayer
 from naiad.rollout.plan import RolloutMode
 
 CANARY = 'stable = 1\ncandidate = 2\nmode = "canary"\ncandidate_percent = 20\n'
@@ -181,9 +182,13 @@ async def test_a_candidate_slower_than_its_gate_is_rolled_back(tmp_path: Path, c
         assert "rolled back from version 2 to 1" in caplog.text
         # the candidate stays loaded and answers when asked by version
         assert set(await answer_offsets(layer, 5, version="2")) == {200}
-        # a new plan (a reload) starts over
+        # a reload of the unchanged plan leaves the verdict: the candidate gets no traffic
         await asyncio.to_thread(repository.load, "scored")
-        assert router.rollback is None and 200 in await answer_offsets(layer, 100)
+        assert book.router("scored") is router and router.rollback is not None
+        assert set(await answer_offsets(layer, 50)) == {100}
+        # starting the plan again starts over
+        restarted = book.start("scored", router.plan)
+        assert restarted.rollback is None and 200 in await answer_offsets(layer, 100)
     finally:
         await asyncio.to_thread(repository.stop)
 
