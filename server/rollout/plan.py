@@ -224,6 +224,8 @@ def _gates(values: dict[str, Any]) -> HealthGates:
     for name, value in values.items():
         if name in ("divergence_metric", "reject_nan"):
             found[name] = value
+        elif value is None:
+            found[name] = None  # a threshold switched off (JSON null)
         elif name in ("min_requests", "window"):
             found[name] = _count(name, value)
         else:
