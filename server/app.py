@@ -8,6 +8,7 @@ import functools
 import logging
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from naiad.engine.engine import Engine
 from naiad.engine.layers import Layer, compose
@@ -20,6 +21,11 @@ from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
 from naiad.repository.manager import ModelRepository
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
+from naiad.rollout.admin import RolloutAdmin
+from naiad.rollout.book import RolloutBook
+from naiad.rollout.layer import RolloutLayer
+from naiad.rollout.metrics import RolloutCollector
+from naiad.rollout.store import DEFAULT_STATE_DIRNAME, StateStore
 from naiad.security.server_security import SecurityOptions, ServerSecurity
 from naiad.streams.front_end import StreamFrontEnd
 from naiad.streams.metrics import StreamMetrics
@@ -69,6 +75,9 @@ class ServerOptions:
     """TLS, authentication, authorization and limits (naiad.security)."""
     streams: tuple[StreamSpec, ...] = ()
     """Broker topics answered through the same engine (naiad.streams), after gRPC and HTTP."""
+    rollout_state_dir: str | None = None
+    """Where running rollouts keep their state across restarts; None: `.naiad-rollout` in the
+    model repository."""
 
 
 class NaiadServer:
@@ -76,7 +85,8 @@ class NaiadServer:
     ends; starts and stops them in order.
 
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
-    (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), then the core
+    (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), RolloutLayer
+    (the versions of unversioned requests, per each model's rollout.toml), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
@@ -88,9 +98,14 @@ class NaiadServer:
         self.options = options
         # Only the metrics read the ledger; without them nothing should hold stopped models.
         self.ledger = StatsLedger() if options.metrics_port is not None else None
+        state_dir = options.rollout_state_dir or str(
+            Path(options.model_repository) / DEFAULT_STATE_DIRNAME
+        )
+        self.rollouts = RolloutBook(store=StateStore(Path(state_dir)))
+        factory = self.ledger.timed(load_served_model) if self.ledger else load_served_model
         self.repository = ModelRepository(
             options.model_repository,
-            factory=self.ledger.timed(load_served_model) if self.ledger else load_served_model,
+            factory=self.rollouts.reading_plans(factory),
             control_mode=options.model_control_mode,
             startup_models=options.startup_models,
             poll_interval_s=options.poll_interval_s,
@@ -99,7 +114,9 @@ class NaiadServer:
         )
         self.security = ServerSecurity(options.security)
         self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
-        self.engine: InferenceEngine = compose(self.core, _layers(options) + self.security.layers())
+        rollout = functools.partial(RolloutLayer, book=self.rollouts)
+        layers = [*_layers(options), *self.security.layers(), rollout]
+        self.engine: InferenceEngine = compose(self.core, layers)
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
@@ -115,7 +132,10 @@ class NaiadServer:
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
-            api = RestApi(self.engine, self.security.guard, options.max_message_bytes)
+            admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
+            api = RestApi(
+                self.engine, self.security.guard, options.max_message_bytes, rollout=admin
+            )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
                 HttpServer(
@@ -123,6 +143,8 @@ class NaiadServer:
                 )
             )
         registry = build_registry(self.repository, self.ledger) if self.ledger else None
+        if registry is not None:
+            registry.register(RolloutCollector(self.rollouts))
         stream_metrics = StreamMetrics(registry) if options.streams else None
         for number, spec in enumerate(options.streams):
             assert stream_metrics is not None
@@ -162,6 +184,7 @@ class NaiadServer:
         for front in self.front_ends:
             await front.stop(self.options.grace_s)
         await asyncio.to_thread(self.repository.stop)
+        self.rollouts.save()  # canary progress as it stood at the stop
 
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()

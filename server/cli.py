@@ -14,6 +14,7 @@ from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
 from naiad.repository.uploads import MAX_UPLOAD_BYTES
+from naiad.rollout import cli as rollout_command
 from naiad.security import flags as security_flags
 from naiad.security import keys_command
 from naiad.streams import command as stream_command
@@ -44,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         otel_tracing=args.otel_tracing,
         security=security,
         streams=tuple(args.stream),
+        rollout_state_dir=args.rollout_state_dir,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -189,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_observability_flags(serve)
     stream_command.add_serve_arguments(serve)
+    rollout_command.add_serve_arguments(serve)
     security_flags.add_arguments(serve)
     _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)
@@ -219,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     stream_command.add_arguments(stream)
     _add_log_flags(stream, with_defaults=False)
     stream.set_defaults(run=stream_command.run)
+
+    rollout = commands.add_parser(
+        "rollout",
+        help="canary, shadow, A/B and blue-green rollouts on a running server",
+        description=rollout_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rollout_command.add_arguments(rollout)
+    rollout.set_defaults(run=rollout_command.run)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description

@@ -103,6 +103,21 @@ def add_sub(path: PathLike, datatype: str, dims: Sequence[int], batching: bool =
     return _save(graph, path)
 
 
+def offset(path: PathLike, value: float, dims: Sequence[int] = (1,), batching: bool = True) -> Path:
+    """FP32 INPUT0 -> OUTPUT0 = INPUT0 + `value`: versions that differ only in `value` give
+    answers that tell which one ran."""
+    shape = _shape(dims, batching)
+    constant = numpy_helper.from_array(np.array(value, np.float32), "OFFSET")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["INPUT0", "OFFSET"], ["OUTPUT0"])],
+        "offset",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.FLOAT, shape)],
+        initializer=[constant],
+    )
+    return _save(graph, path)
+
+
 def _mlp_weights(num_in: int, hidden: int, num_out: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     weights = {

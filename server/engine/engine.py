@@ -14,7 +14,7 @@ from naiad.engine.protocol import ModelDescription, VersionStats
 from naiad.engine.request import InferRequest, InferResponse
 from naiad.engine.served_model import ServedModel
 from naiad.engine.streaming import StreamsThroughSubmit
-from naiad.errors import DeadlineExceeded, NaiadError
+from naiad.errors import DeadlineExceeded, NaiadError, Unavailable
 from naiad.repository.manager import ModelRepository
 from naiad.repository.types import IndexEntry
 from naiad_protocol.model_config_pb2 import ModelConfig
@@ -44,7 +44,19 @@ class Engine(StreamsThroughSubmit):
     def submit(self, request: InferRequest, context: CallContext) -> asyncio.Future[InferResponse]:
         if context.deadline_s is not None and context.expired():
             raise DeadlineExceeded(f"request '{request.id}' arrived after its deadline")
-        return self._served(request.model_name, request.model_version)[1].submit(request)
+        served = self._served(request.model_name, request.model_version)[1]
+        try:
+            return served.submit(request)
+        except Unavailable:
+            if not served.stopping:
+                raise
+            # A version change published its successor just before stopping this one; the
+            # request resolved the old snapshot in between. It goes to the successor, so that
+            # swapping versions drops nothing (an unload or a removed version still refuses).
+            successor = self._served(request.model_name, request.model_version)[1]
+            if successor is served:
+                raise
+            return successor.submit(request)
 
     def describe(self, name: str, version: str, context: CallContext) -> ModelDescription:
         served = self._served(name, version)[1]

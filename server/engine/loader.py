@@ -9,7 +9,7 @@ from naiad.engine.served_model import ServedModel
 from naiad.runtime.instances import effective_instance_groups, plan_instances
 from naiad.runtime.onnx import gpu_status, load_instances
 from naiad.runtime.threads import cpu_budget
-from naiad.runtime.warmup import run_cost_ns, run_warmup
+from naiad.runtime.warmup import run_cost_ns, run_default_warmup, run_warmup
 from naiad_protocol import model_config_pb2
 
 log = logging.getLogger("naiad.engine")
@@ -31,7 +31,12 @@ def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelCon
     instances = load_instances(settings, plans)
     try:
         for instance in instances:
-            run_warmup(instance, settings)
+            # Every instance warms up before the version is published, so its first real
+            # requests never pay for lazy allocations (a swap under load stays smooth).
+            if settings.warmup:
+                run_warmup(instance, settings)
+            else:
+                run_default_warmup(instance, settings)
         cost_ns = run_cost_ns(instances[0], settings)
     except BaseException:
         for instance in instances:

@@ -77,6 +77,8 @@ class ServedModel:
             target=self._reject_expired, name=f"{name}-timeouts", daemon=True
         )
         self._timeouts.start()
+        self.stopping = False
+        """Set when stop() begins: a refusal from here on means "ask the repository again"."""
 
     def submit(self, request: InferRequest) -> asyncio.Future[InferResponse]:
         """Validates and queues `request`; the future resolves with its answer or its error.
@@ -122,6 +124,7 @@ class ServedModel:
     def stop(self) -> None:
         """Stops accepting, finishes every accepted request, then releases the instances.
         Blocks: call it off the event loop."""
+        self.stopping = True
         self._scheduler.close()
         self._execution.stop()
         self._timeouts.join()

@@ -15,6 +15,9 @@ from naiad.runtime.model import Model
 from naiad_protocol._wire import decode_bytes
 
 _SEED = 0
+DEFAULT_WARMUP_MAX_ROWS = 64
+"""The default warm-up's largest batch: big enough to allocate for typical batches, small
+enough to cost little memory on a model with a large max_batch_size."""
 
 log = logging.getLogger("naiad.runtime")
 
@@ -64,17 +67,41 @@ def run_warmup(model: Model, settings: ModelSettings) -> None:
         )
 
 
+def default_samples(settings: ModelSettings) -> list[WarmupSample]:
+    """The warm-up of a model whose config has no model_warmup: two zero runs at batch 1 and
+    two random runs at the largest batch (at most DEFAULT_WARMUP_MAX_ROWS rows), variable dims
+    as 1. A new version then takes traffic with its allocations and kernels already made."""
+    samples = [_generated("default warm-up (zero)", 1, WarmupSource.ZERO, settings, count=2)]
+    rows = min(settings.max_batch_size, DEFAULT_WARMUP_MAX_ROWS)
+    if settings.batches and rows > 1:
+        samples.append(
+            _generated("default warm-up (random)", rows, WarmupSource.RANDOM, settings, count=2)
+        )
+    return samples
+
+
+def run_default_warmup(model: Model, settings: ModelSettings) -> bool:
+    """Runs `default_samples` on `model`; False (logged, not raised) when the model cannot run
+    generated inputs, since such a model needs model_warmup with real data to warm up."""
+    output_names = [o.name for o in settings.outputs]
+    for sample in default_samples(settings):
+        try:
+            arrays = warmup_inputs(sample, settings)
+            for _ in range(sample.count):
+                model.run(arrays, output_names)
+        except Exception as exc:  # noqa: BLE001 - generated data may not suit every model
+            log.info(
+                "model '%s' version %d: %s skipped: %s",
+                settings.name, settings.version, sample.name, exc,
+            )  # fmt: skip
+            return False
+    return True
+
+
 def run_cost_ns(model: Model, settings: ModelSettings, runs: int = 15) -> int | None:
     """Median time of one run at batch 1 on zero inputs (variable dims as 1), or None when
     the model cannot run such an input."""
-    inputs = {
-        spec.name: WarmupInput(
-            spec.datatype, tuple(max(d, 1) for d in spec.dims), WarmupSource.ZERO
-        )
-        for spec in settings.inputs
-        if not spec.optional
-    }
-    sample = WarmupSample(name="cost probe", batch_size=1, inputs=inputs)
+    sample = _generated("cost probe", 1, WarmupSource.ZERO, settings)
     output_names = [o.name for o in settings.outputs]
     try:
         arrays = warmup_inputs(sample, settings)
@@ -140,3 +167,14 @@ def _from_file(
             f"needs {expected}"
         )
     return np.frombuffer(data, dtype=dtype.numpy).reshape(shape).copy()
+
+
+def _generated(
+    name: str, rows: int, source: WarmupSource, settings: ModelSettings, count: int = 1
+) -> WarmupSample:
+    inputs = {
+        spec.name: WarmupInput(spec.datatype, tuple(max(d, 1) for d in spec.dims), source)
+        for spec in settings.inputs
+        if not spec.optional
+    }
+    return WarmupSample(name=name, batch_size=rows, inputs=inputs, count=count)

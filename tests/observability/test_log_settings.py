@@ -99,8 +99,10 @@ async def test_access_log_lines(repository: Path, caplog: pytest.LogCaptureFixtu
 
 
 async def test_no_access_log_means_no_access_log_layer(repository: Path) -> None:
-    # Authorization is always there (it audits management calls even without tokens); the
-    # access log only when asked for.
+    # Authorization is always there (it audits management calls even without tokens), and so
+    # is the rollout (a model may declare a plan at any load); the access log only when asked.
     async with running(repository) as server:
         assert type(server.engine).__name__ == "AuthorizationLayer"
-        assert type(server.engine.inner).__name__ == "Engine"  # type: ignore[attr-defined]
+        rollout = server.engine.inner  # type: ignore[attr-defined]
+        assert type(rollout).__name__ == "RolloutLayer"
+        assert type(rollout.inner).__name__ == "Engine"

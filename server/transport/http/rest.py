@@ -3,7 +3,8 @@ call, encodes.
 
 Endpoints: GET /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}] and its /ready,
 /config and /stats, /v2/models/stats; POST .../infer, /v2/repository/index,
-/v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json.
+/v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json;
+the rollout admin endpoints under /v2/rollout (rollout_routes.py).
 Shared-memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED.
 """
 
@@ -17,7 +18,7 @@ import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import naiad
@@ -36,6 +37,10 @@ from naiad.transport.http.proto_json import to_json
 from naiad.transport.http.status import error_body, error_response
 from naiad.transport.model_codec import model_metadata, model_statistics
 from naiad.transport.service import EXTENSIONS
+
+if TYPE_CHECKING:
+    from naiad.rollout.admin import RolloutAdmin
+    from naiad.transport.http.rollout_routes import RolloutRoutes
 
 log = logging.getLogger("naiad.http")
 
@@ -62,11 +67,23 @@ def _json(value: Any, status: int = HTTPStatus.OK) -> HttpResponse:
 class RestApi:
     """The HTTP port's handler. `max_body_bytes` also bounds a body once decompressed."""
 
-    def __init__(self, engine: InferenceEngine, guard: Guard, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        guard: Guard,
+        max_body_bytes: int,
+        rollout: RolloutAdmin | None = None,
+    ) -> None:
+        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it."""
         self._engine = engine
         self._guard = guard
         self._max_body_bytes = max_body_bytes
         self._openapi: bytes | None = None
+        self._rollout: RolloutRoutes | None = None
+        if rollout is not None:  # imported here: the routes reuse this module's helpers
+            from naiad.transport.http.rollout_routes import RolloutRoutes
+
+            self._rollout = RolloutRoutes(rollout, guard.policy)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
@@ -150,6 +167,8 @@ class RestApi:
         if match is not None:
             self._context(request)
             raise Unimplemented(f"{_UNSUPPORTED_NAMES[match[1]]} is not supported by naiad")
+        if self._rollout is not None and self._rollout.handles(path):
+            return self._rollout(request, self._context(request), self._body(request))
         return None
 
     async def _infer(self, request: HttpRequest, name: str, version: str) -> HttpResponse:
