@@ -10,7 +10,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from naiad.errors import ErrorCode, error_code
+from naiad.errors import ErrorCode, RunFailed, error_code
 from naiad.rollout.plan import HealthGates
 
 CANDIDATE_FAULTS = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
@@ -36,7 +36,12 @@ class Breach:
 
 
 def is_candidate_fault(error: BaseException | None) -> bool:
-    return error is not None and error_code(error) in CANDIDATE_FAULTS
+    """Whether `error` counts against the version that answered it: a failed batch run
+    (whatever code it carries: onnxruntime calls an out-of-range index the model computed
+    INVALID_ARGUMENT), or one of CANDIDATE_FAULTS."""
+    if error is None:
+        return False
+    return isinstance(error, RunFailed) or error_code(error) in CANDIDATE_FAULTS
 
 
 class CandidateHealth:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from naiad.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
+from naiad.errors import (
+    DeadlineExceeded,
+    ErrorCode,
+    InvalidArgument,
+    ResourceExhausted,
+    RunFailed,
+    Unavailable,
+)
 from naiad.rollout.health import CandidateHealth, is_candidate_fault
 from naiad.rollout.plan import HealthGates
 
@@ -70,3 +77,11 @@ def test_only_the_versions_own_failures_count_against_it() -> None:
     ):
         assert not is_candidate_fault(callers_fault)
     assert not is_candidate_fault(None)
+
+
+def test_a_failed_run_counts_against_the_version_whatever_code_the_caller_sees() -> None:
+    # onnxruntime answers an out-of-range Gather index the model computed INVALID_ARGUMENT
+    assert is_candidate_fault(
+        RunFailed("onnxruntime: indices out of bounds", ErrorCode.INVALID_ARGUMENT)
+    )
+    assert is_candidate_fault(RunFailed("model 'm' failed: boom"))
