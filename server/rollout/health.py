@@ -6,6 +6,7 @@ so tests drive it with the numbers they choose.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -56,7 +57,12 @@ class CandidateHealth:
         self._min_requests = max(1, gates.min_requests if min_requests is None else min_requests)
         size = max(gates.window if window is None else window, self._min_requests)
         self._failed: deque[bool] = deque(maxlen=size)
+        self._num_failed = 0
+        """Failures in `_failed`, kept as outcomes come and go: no sum over the window each time."""
         self._latencies_ms: deque[float] = deque(maxlen=size)
+        self._ordered_ms: list[float] = []
+        """The same latencies in ascending order, kept by insertion: p99 without a sort each
+        time (a C-level move of at most `window` floats per outcome)."""
         self._divergences: deque[float] = deque(maxlen=size)
         self._breached = False
 
@@ -96,9 +102,17 @@ class CandidateHealth:
         is not counted (an error answered fast must not make p99 look good)."""
         if self._breached:
             return None
-        self._failed.append(failed)
+        window = self._failed
+        if len(window) == window.maxlen and window[0]:
+            self._num_failed -= 1  # the oldest outcome leaves the window
+        window.append(failed)
+        self._num_failed += failed
         if not failed:
-            self._latencies_ms.append(latency_ms)
+            latencies, ordered = self._latencies_ms, self._ordered_ms
+            if len(latencies) == latencies.maxlen:
+                del ordered[bisect.bisect_left(ordered, latencies[0])]
+            latencies.append(latency_ms)
+            bisect.insort(ordered, latency_ms)
         breach = self._judge()
         self._breached = breach is not None
         return breach
@@ -109,11 +123,11 @@ class CandidateHealth:
             return None
         gates = self._gates
         if gates.max_error_rate is not None:
-            rate = sum(self._failed) / num
+            rate = self._num_failed / num
             if rate > gates.max_error_rate:
                 return Breach("max_error_rate", rate, gates.max_error_rate, num)
         if gates.max_p99_ms is not None and len(self._latencies_ms) >= self._min_requests:
-            p99 = _percentile(sorted(self._latencies_ms), 99.0)
+            p99 = _percentile(self._ordered_ms, 99.0)
             if p99 > gates.max_p99_ms:
                 return Breach("max_p99_ms", p99, gates.max_p99_ms, len(self._latencies_ms))
         return None
