@@ -30,10 +30,13 @@ class Breach:
     num_requests: int
 
     def __str__(self) -> str:
-        return (
-            f"{self.gate} {self.limit:g} exceeded: {self.observed:g} over the last "
-            f"{self.num_requests} candidate requests"
-        )
+        if self.gate == "max_error_rate":
+            seen = f"{100.0 * self.observed:.3g} % of the last {self.num_requests} failed"
+        elif self.gate == "max_p99_ms":
+            seen = f"p99 {self.observed:.3g} ms over the last {self.num_requests} answers"
+        else:
+            seen = f"mean {self.observed:.3g} over the last {self.num_requests} compared"
+        return f"{self.gate} {self.limit:g} exceeded: {seen}"
 
 
 def is_candidate_fault(error: BaseException | None) -> bool:

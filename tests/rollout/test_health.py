@@ -23,7 +23,7 @@ def test_an_error_rate_over_the_gate_breaks_it_once_enough_outcomes_are_in() -> 
     breach = health.record(failed=False, latency_ms=1.0)
     assert breach is not None and breach.gate == "max_error_rate"
     assert breach.observed == pytest.approx(5 / 20) and breach.num_requests == 20
-    assert "max_error_rate 0.1 exceeded" in str(breach)
+    assert str(breach) == "max_error_rate 0.1 exceeded: 25 % of the last 20 failed"
     # one breach only; afterwards nothing is watched
     assert health.record(failed=True, latency_ms=1.0) is None and not health.watching
 
