@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format, text_format
 
+from bench import rollout_variant
 from bench.scenario import ModelSpec, TargetSpec, target_model
 from naiad_client import Client
 from naiad_protocol import model_config_pb2 as mc
@@ -172,6 +173,7 @@ def ensure_generated(spec: ModelSpec, root: Path | None = None) -> Signature:
     root = root or cache_dir()
     key = _key(spec.name, spec.num_in, spec.hidden, spec.num_out, spec.seed, spec.max_batch_size)
     suffix = f"-int8-{spec.quantize}" if spec.quantize else ""
+    suffix += f"-rollout-{_key(spec.rollout)}" if spec.rollout else ""
     repository = root / f"{spec.name}-{key}-{_key(spec.config)}{suffix}"
     signature = generated_signature(spec, repository)
     if (repository / spec.name / "config.pbtxt").exists():
@@ -188,6 +190,8 @@ def ensure_generated(spec: ModelSpec, root: Path | None = None) -> Signature:
         except OSError:
             shutil.copyfile(onnx_path, version_dir / "model.onnx")
         (staging / spec.name / "config.pbtxt").write_text(config_text(spec, signature))
+        if spec.rollout:
+            rollout_variant.add_candidate(staging / spec.name, onnx_path, spec.rollout)
         staging.rename(repository)
     except OSError:
         if not repository.exists():  # else another run built it first, which is as good

@@ -58,6 +58,9 @@ class ModelSpec:
     """Version to request; "" lets the server choose."""
     quantize: str | None = None
     """Serve an INT8 copy made by ``naiad quantize --mode QUANTIZE`` ("dynamic"), or None."""
+    rollout: dict[str, Any] = field(default_factory=dict)
+    """A rollout plan (rollout.toml settings) between this model as version 1 and an identical
+    version 2; empty: one version, no rollout."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,10 @@ class TargetSpec:
     token: bool = False
     """For kind "naiad": require an API key made for the run (``--api-keys``); clients send it
     as ``authorization: Bearer`` metadata on every call and once per stream."""
+    rollout: dict[str, Any] = field(default_factory=dict)
+    """For kind "naiad": serve the model as versions 1 and 2 (the same file) under this
+    rollout plan (rollout.toml settings without stable/candidate, e.g. mode = "canary",
+    candidate_percent = 25); its state lives in the run's output directory."""
     protocol: str = ""
     """"grpc" or "http": how the load reaches this target; "" takes the kind's only protocol
     (http-noop: http; grpc-noop, naive: grpc), else ``request.protocol``. naiad targets on
@@ -156,7 +163,7 @@ class TargetSpec:
     @property
     def has_variant(self) -> bool:
         """Whether the target serves its own variant of the scenario's model."""
-        return bool(self.config) or self.quantize is not None
+        return bool(self.config) or self.quantize is not None or bool(self.rollout)
 
 
 @dataclass(frozen=True)
@@ -214,8 +221,8 @@ def _target(entry: str | dict[str, Any], protocol: str = "grpc") -> TargetSpec:
     naiad_only = target.has_variant or target.executable or target.tls or target.token
     if naiad_only and target.kind != "naiad":
         raise ScenarioError(
-            f"target {target.label!r}: config, quantize, executable, tls and token are for "
-            "naiad targets"
+            f"target {target.label!r}: config, quantize, rollout, executable, tls and token are "
+            "for naiad targets"
         )
     given = sorted(set(target.args) & set(SECURITY_FLAGS))
     if given and (target.tls or target.token):
@@ -245,10 +252,14 @@ def target_model(model: ModelSpec, target: TargetSpec) -> ModelSpec:
     """The model a target serves: the scenario's, or the target's variant of it."""
     if not target.has_variant:
         return model
+    config = merge_config(model.config, target.config)
+    if target.rollout:
+        config["version_policy"] = {"all": {}}  # both versions serve
     return dataclasses.replace(
         model,
-        config=merge_config(model.config, target.config),
+        config=config,
         quantize=target.quantize or model.quantize,
+        rollout=target.rollout or model.rollout,
     )
 
 
@@ -297,8 +308,14 @@ def validate(scenario: Scenario) -> Scenario:
         raise ScenarioError(f"targets {secured} (tls, token) need load.engine = python")
     variants = [t for t in scenario.targets if t.has_variant]
     if variants and scenario.model.generate != "mlp":
-        raise ScenarioError("targets with their own config or quantize need a generated model")
+        raise ScenarioError(
+            "targets with their own config, quantize or rollout need a generated model"
+        )
+    from bench.rollout_variant import plan_text  # it raises this module's ScenarioError
+
     for model in [scenario.model, *(target_model(scenario.model, t) for t in variants)]:
+        if model.rollout:
+            plan_text(model.rollout)
         if model.quantize is not None and model.quantize not in QUANTIZE_MODES:
             raise ScenarioError(f"quantize must be one of {QUANTIZE_MODES}, not {model.quantize!r}")
         if model.quantize is not None and model.generate != "mlp":

@@ -197,7 +197,13 @@ def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarge
         executable = spec.executable or naiad_executable()
         flags, access = security.prepare(spec, log_dir / "security" / file_stem(spec.label))
         http = spec.protocol == "http"
-        command = naiad_command(executable, signature.repository, (*flags, *spec.args), http)
+        extra = (*flags, *spec.args)
+        if spec.rollout:
+            # The run's own state: a cached repository never carries a rollout's progress (or
+            # its rollback) from one run into the next.
+            state_dir = log_dir / "rollout-state" / file_stem(spec.label)
+            extra = (*extra, "--rollout-state-dir", str(state_dir))
+        command = naiad_command(executable, signature.repository, extra, http)
     else:
         module = SERVER_MODULES[spec.kind]
         command = [sys.executable, "-m", module, "--signature", signature.to_json()]

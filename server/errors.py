@@ -94,6 +94,12 @@ class TooLarge(NaiadError):
     code = ErrorCode.TOO_LARGE
 
 
+class RunFailed(NaiadError):
+    """A model version failed while running a batch whose requests had passed validation: the
+    version's fault, whatever code the caller is shown (`code`: the underlying error's, e.g.
+    INVALID_ARGUMENT for onnxruntime rejecting an index the model computed)."""
+
+
 def error_text(error: BaseException) -> str:
     """What a client is told about `error`, on every front end and in unary and streamed
     answers alike: a domain error's own message, anything else as an internal error."""

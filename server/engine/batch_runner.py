@@ -16,7 +16,7 @@ from naiad.config.settings import ModelSettings
 from naiad.engine.delivery import deliver
 from naiad.engine.pending import Outcome, Pending, PendingTable
 from naiad.engine.request import InferOutput, InferResponse
-from naiad.errors import NaiadError
+from naiad.errors import NaiadError, RunFailed
 from naiad.native import Batch, Scheduler
 from naiad.runtime.model import Model
 
@@ -75,10 +75,12 @@ class BatchRunner:
             log.warning(
                 "model '%s' version %d failed a batch: %s", settings.name, settings.version, exc
             )
+            # Marked as the run's failure, the code kept: the caller sees what it saw before,
+            # and a rollout can tell a failing version from a rejected request.
             error = (
-                exc
+                RunFailed(exc.message, exc.code)
                 if isinstance(exc, NaiadError)
-                else NaiadError(f"model '{settings.name}' failed: {exc}")
+                else RunFailed(f"model '{settings.name}' failed: {exc}")
             )
             outcomes = [error] * len(tasks)
             ok = False

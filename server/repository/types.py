@@ -27,7 +27,9 @@ class ServedModel(Protocol):
 
         Called at most once, after the repository stopped routing new requests to this version.
         A request that resolved this version just before may still arrive afterwards; the
-        engine answers it with Unavailable.
+        engine sends it to the version that replaced this one, or answers Unavailable when
+        none did (the engine's own ServedModel says so through its `stopping` flag; the
+        repository never reads it, so it is not part of this protocol).
         """
         ...
 

@@ -34,11 +34,13 @@ class RolloutAdmin:
         values = dict(body)
         if "to" in values:
             values.setdefault("candidate", values.pop("to"))
+        if "candidate" not in values:
+            raise InvalidArgument("a rollout needs 'to': the candidate version")
         for role in ("stable", "candidate"):
             if isinstance(values.get(role), str) and values[role].isdigit():
                 values[role] = int(values[role])  # a version as the v2 API spells it
         ready = self._ready_versions(name)
-        if "candidate" in values and "stable" not in values:
+        if "stable" not in values:
             values["stable"] = self._current(name, ready, values["candidate"])
         gates = values.setdefault("gates", {})
         if isinstance(gates, dict):

@@ -6,11 +6,12 @@ so tests drive it with the numbers they choose.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
 
-from naiad.errors import ErrorCode, error_code
+from naiad.errors import ErrorCode, RunFailed, error_code
 from naiad.rollout.plan import HealthGates
 
 CANDIDATE_FAULTS = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
@@ -29,14 +30,22 @@ class Breach:
     num_requests: int
 
     def __str__(self) -> str:
-        return (
-            f"{self.gate} {self.limit:g} exceeded: {self.observed:g} over the last "
-            f"{self.num_requests} candidate requests"
-        )
+        if self.gate == "max_error_rate":
+            seen = f"{100.0 * self.observed:.3g} % of the last {self.num_requests} failed"
+        elif self.gate == "max_p99_ms":
+            seen = f"p99 {self.observed:.3g} ms over the last {self.num_requests} answers"
+        else:
+            seen = f"mean {self.observed:.3g} over the last {self.num_requests} compared"
+        return f"{self.gate} {self.limit:g} exceeded: {seen}"
 
 
 def is_candidate_fault(error: BaseException | None) -> bool:
-    return error is not None and error_code(error) in CANDIDATE_FAULTS
+    """Whether `error` counts against the version that answered it: a failed batch run
+    (whatever code it carries: onnxruntime calls an out-of-range index the model computed
+    INVALID_ARGUMENT), or one of CANDIDATE_FAULTS."""
+    if error is None:
+        return False
+    return isinstance(error, RunFailed) or error_code(error) in CANDIDATE_FAULTS
 
 
 class CandidateHealth:
@@ -51,7 +60,12 @@ class CandidateHealth:
         self._min_requests = max(1, gates.min_requests if min_requests is None else min_requests)
         size = max(gates.window if window is None else window, self._min_requests)
         self._failed: deque[bool] = deque(maxlen=size)
+        self._num_failed = 0
+        """Failures in `_failed`, kept as outcomes come and go: no sum over the window each time."""
         self._latencies_ms: deque[float] = deque(maxlen=size)
+        self._ordered_ms: list[float] = []
+        """The same latencies in ascending order, kept by insertion: p99 without a sort each
+        time (a C-level move of at most `window` floats per outcome)."""
         self._divergences: deque[float] = deque(maxlen=size)
         self._breached = False
 
@@ -91,9 +105,17 @@ class CandidateHealth:
         is not counted (an error answered fast must not make p99 look good)."""
         if self._breached:
             return None
-        self._failed.append(failed)
+        window = self._failed
+        if len(window) == window.maxlen and window[0]:
+            self._num_failed -= 1  # the oldest outcome leaves the window
+        window.append(failed)
+        self._num_failed += failed
         if not failed:
-            self._latencies_ms.append(latency_ms)
+            latencies, ordered = self._latencies_ms, self._ordered_ms
+            if len(latencies) == latencies.maxlen:
+                del ordered[bisect.bisect_left(ordered, latencies[0])]
+            latencies.append(latency_ms)
+            bisect.insort(ordered, latency_ms)
         breach = self._judge()
         self._breached = breach is not None
         return breach
@@ -104,11 +126,11 @@ class CandidateHealth:
             return None
         gates = self._gates
         if gates.max_error_rate is not None:
-            rate = sum(self._failed) / num
+            rate = self._num_failed / num
             if rate > gates.max_error_rate:
                 return Breach("max_error_rate", rate, gates.max_error_rate, num)
         if gates.max_p99_ms is not None and len(self._latencies_ms) >= self._min_requests:
-            p99 = _percentile(sorted(self._latencies_ms), 99.0)
+            p99 = _percentile(self._ordered_ms, 99.0)
             if p99 > gates.max_p99_ms:
                 return Breach("max_p99_ms", p99, gates.max_p99_ms, len(self._latencies_ms))
         return None

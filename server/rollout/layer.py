@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from naiad.engine.context import CallContext
 from naiad.engine.layers import EngineLayer
@@ -21,7 +20,7 @@ from naiad.rollout.book import RolloutBook
 from naiad.rollout.divergence import non_finite
 from naiad.rollout.health import Breach, is_candidate_fault
 from naiad.rollout.plan import RolloutPlan
-from naiad.rollout.router import Router
+from naiad.rollout.router import Router, routed
 from naiad.rollout.shadow import ShadowRunner
 
 log = logging.getLogger("naiad.rollout")
@@ -66,7 +65,7 @@ class RolloutLayer(EngineLayer):
         for number in (router.choose(request), plan.stable):
             version = str(number)
             if self.inner.model_ready(request.model_name, version, context):
-                request = replace(request, model_version=version)
+                request = routed(request, version)
                 chosen = number
                 break
         if chosen is None:

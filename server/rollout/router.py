@@ -263,6 +263,19 @@ class Router:
         return self._percent
 
 
+def routed(request: InferRequest, version: str) -> InferRequest:
+    """`request` sent to `version`: a new request (the caller's stays as it was sent), built
+    directly, since dataclasses.replace costs several times as much on this per-request path."""
+    return InferRequest(
+        request.model_name,
+        version,
+        request.id,
+        request.inputs,
+        request.requested_outputs,
+        request.parameters,
+    )
+
+
 def ab_bucket(key: str) -> int:
     """The key's bucket in 0..AB_BUCKETS-1; the same in every process and run."""
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 
 from naiad.engine.context import CallContext
 from naiad.engine.protocol import InferenceEngine
@@ -22,7 +21,7 @@ from naiad.engine.request import InferRequest, InferResponse
 from naiad.rollout.divergence import compare, non_finite
 from naiad.rollout.health import Breach, is_candidate_fault
 from naiad.rollout.plan import RolloutPlan
-from naiad.rollout.router import Router
+from naiad.rollout.router import Router, routed
 
 log = logging.getLogger("naiad.rollout")
 
@@ -55,7 +54,7 @@ class ShadowRunner:
             router.shadow.num_skipped += 1
             return
         self.num_in_flight += 1
-        copy = replace(request, model_version=str(plan.candidate))
+        copy = routed(request, str(plan.candidate))
         asyncio.get_running_loop().call_soon(self._submit, copy, answer, router, plan)
 
     def _submit(

@@ -170,3 +170,46 @@ def test_the_comparison_scenarios_load():
         assert chosen.model.num_out == 1024 and chosen.request.batch_size == 4
         config = chosen.model.config["dynamic_batching"]
         assert config == {"max_queue_delay_microseconds": 2000}
+
+
+def test_a_rollout_variant_serves_the_same_file_as_two_versions_under_its_plan(bench_cache):
+    from naiad.rollout.plan import RolloutMode, read_plan
+
+    plan = {"mode": "canary", "candidate_percent": 25, "gates": {"max_error_rate": 0.05}}
+    chosen = tiny_scenario(
+        [{"kind": "naiad", "label": "plain"}, {"kind": "naiad", "label": "canary", "rollout": plan}]
+    )
+    base = models.signature_for(chosen.model)
+    canary = models.target_signature(chosen.model, chosen.targets[1], base)
+    assert canary.repository != base.repository
+    model_dir = Path(canary.repository) / TINY["name"]
+    one, two = (model_dir / v / "model.onnx" for v in ("1", "2"))
+    assert one.read_bytes() == two.read_bytes()
+    assert not (Path(base.repository) / TINY["name"] / "2").exists()
+    assert _config(canary)[1].version_policy.HasField("all")
+    read = read_plan(model_dir)
+    assert read is not None and (read.stable, read.candidate) == (1, 2)
+    assert read.mode is RolloutMode.CANARY and read.candidate_percent == 25.0
+    assert read.gates.max_error_rate == 0.05
+
+
+@pytest.mark.parametrize(
+    ("rollout", "message"),
+    [
+        ({"mode": "canary", "stable": 3}, "names no versions"),
+        ({"mode": "canary", "gates": 5}, "gates must be a table"),
+        ({"mode": ["canary"]}, "string, number or boolean"),
+    ],
+)
+def test_a_bad_rollout_variant_says_why(rollout, message):
+    with pytest.raises(scenario.ScenarioError, match=message):
+        tiny_scenario([{"kind": "naiad", "label": "a", "rollout": rollout}])
+
+
+def test_the_rollout_cost_scenario_loads():
+    chosen = scenario.load("rollout_cost")
+    assert [t.label for t in chosen.targets] == ["no-rollout", "canary-25", "shadow-100"]
+    assert chosen.baseline == "no-rollout" and chosen.load.levels == (1, 16)
+    assert chosen.targets[1].rollout["candidate_percent"] == 25
+    assert chosen.targets[2].rollout["sample_percent"] == 100
+    assert chosen.measure.rounds == 3

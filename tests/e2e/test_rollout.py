@@ -1,7 +1,11 @@
-"""Rollout on a real server: a plan in rollout.toml, read at load, splits concurrent traffic."""
+"""Rollout on a real server: a plan in rollout.toml, read at load, or one started by
+`naiad rollout start` on the running server, splits concurrent traffic."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,6 +71,28 @@ def test_a_canary_declared_in_the_repository_gets_its_share(serve, tmp_path) -> 
         # explicitly versioned requests bypass the plan
         assert concurrently(server.url, version="1") == Counter({"1": total})
         assert send(server.url, 200, version="2") == Counter({"2": 200})
+
+
+def test_naiad_rollout_start_gives_the_candidate_its_share_of_concurrent_requests(
+    serve, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    repo = repository(tmp_path / "repo", "")
+    (repo / "scored" / "rollout.toml").unlink()  # no plan until the command starts one
+    with serve(repo) as server:
+        assert concurrently(server.url) == Counter({"2": WORKERS * REQUESTS_PER_WORKER})
+        command = [
+            sys.executable, "-m", "naiad.cli", "rollout", "--url", server.http_url,
+            "start", "scored", "--to", "2", "--canary", "25",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        started = json.loads(done.stdout)
+        assert started["stable"] == 1 and started["weights"] == {"1": 0.75, "2": 0.25}
+        seen = concurrently(server.url)
+        total = sum(seen.values())
+        assert total == WORKERS * REQUESTS_PER_WORKER >= 2000
+        share = 100.0 * seen["2"] / total
+        assert abs(share - 25.0) <= 3.0, seen
 
 
 def test_ab_keys_meet_the_same_version_on_every_request(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]

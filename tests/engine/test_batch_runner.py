@@ -16,7 +16,7 @@ from naiad.engine.delivery import inbox_for
 from naiad.engine.pending import Pending, PendingTable
 from naiad.engine.request import InferInput, InferRequest
 from naiad.engine.validation import admit
-from naiad.errors import NaiadError
+from naiad.errors import ErrorCode, InvalidArgument, RunFailed
 from naiad.native import EnqueueResult, Scheduler, scheduler_options
 
 FP32 = BY_WIRE["FP32"]
@@ -117,10 +117,29 @@ async def test_a_failing_batch_answers_every_task_with_the_error(instance, messa
     assert batch is not None
     BatchRunner(scheduler, model, table).run(instance or Boom(), batch).hand_back()
     for task in tasks:
-        with pytest.raises(NaiadError, match=re.escape(message)):
+        with pytest.raises(RunFailed, match=re.escape(message)):
             task.future.result()
     stats = scheduler.stats()
     assert stats.backend_failure_count == 2 and stats.success_count == 0
+
+
+async def test_a_run_failure_keeps_the_code_of_the_error_the_model_raised() -> None:
+    # the caller sees INVALID_ARGUMENT as before; a rollout still knows the run failed
+    class Rejecting(TwoOutputs):
+        def run(self, inputs, output_names):  # type: ignore[no-untyped-def]
+            raise InvalidArgument("onnxruntime: indices element out of data bounds")
+
+    model = settings()
+    scheduler = Scheduler(scheduler_options(model.batching, model.max_batch_size))
+    table = PendingTable()
+    (task,) = queue(scheduler, table, model, [1], [None])
+    scheduler.close()
+    batch = scheduler.try_next_batch()
+    assert batch is not None
+    BatchRunner(scheduler, model, table).run(Rejecting(), batch).hand_back()
+    error = task.future.exception()
+    assert isinstance(error, RunFailed) and error.code is ErrorCode.INVALID_ARGUMENT
+    assert "out of data bounds" in error.message
 
 
 async def test_an_unbatched_model_gets_the_request_as_is() -> None:

@@ -56,6 +56,26 @@ def failing(path: Path) -> Path:
     return _graph(path, nodes, np.array([100.0, 101.0], np.float32))
 
 
+def broken(path: Path) -> Path:
+    """Loads, then fails every run: INPUT0 ([batch, 2]) reshaped to [batch, 3] has the wrong
+    number of elements for any batch, a failure onnxruntime can only see at run time."""
+    nodes = [
+        helper.make_node("Reshape", ["INPUT0", "THREE"], ["WIDE"]),
+        helper.make_node("Reshape", ["WIDE", "TWO"], ["NARROW"]),
+        helper.make_node("Add", ["NARROW", "OFFSET"], ["OUTPUT0"]),
+    ]
+    shapes = [
+        numpy_helper.from_array(np.array([0, 3], np.int64), "THREE"),
+        numpy_helper.from_array(np.array([0, 2], np.int64), "TWO"),
+    ]
+    return _graph(path, nodes, np.array(100.0, np.float32), shapes)
+
+
+def not_a_number(path: Path) -> Path:
+    """OUTPUT0 = INPUT0 + NaN: every answer arrives, and every answer is wrong."""
+    return offset(float("nan"))(path)
+
+
 def slow(path: Path) -> Path:
     """INPUT0 + 100 after four 512x512 matrix products that depend on the input (tens of ms on
     a CPU core, so far above a few-millisecond gate, and never folded away at load)."""

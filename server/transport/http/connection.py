@@ -359,7 +359,11 @@ class HttpConnection(asyncio.Protocol):
             transport.close()
             return
         self._lingering = True
-        transport.write_eof()
+        try:
+            transport.write_eof()
+        except OSError:  # the peer is gone already (reset, not connected): nothing to linger for
+            transport.close()
+            return
         transport.resume_reading()
         self._timer = self._loop.call_later(LINGER_S, transport.close)
 
