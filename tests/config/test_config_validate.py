@@ -184,7 +184,8 @@ BAD = {
     "other platform": (
         batching,
         'platform: "tensorflow_savedmodel"',
-        "unsupported platform 'tensorflow_savedmodel' (naiad serves 'onnxruntime_onnx' and 'ensemble')",
+        "unsupported platform 'tensorflow_savedmodel' (naiad serves 'onnxruntime_onnx' and "
+        "'ensemble')",
     ),
     "other backend": (batching, 'backend: "python"', "unsupported backend 'python'"),
     "sequence batching": (batching, "sequence_batching {}", "sequence_batching is not supported"),
