@@ -56,7 +56,7 @@ ensemble_scheduling { step [
     input_map { key: "support_calls" value: "support_calls" }
     input_map { key: "contract" value: "contract" }
     input_map { key: "payment" value: "payment" }
-    output_map { key: "variable" value: "features" } },
+    output_map { key: "PREPARED" value: "features" } },
   { model_name: "churn_mlp" model_version: -1
     input_map { key: "features" value: "features" }
     output_map { key: "probabilities" value: "probabilities" } }
@@ -126,30 +126,34 @@ def mlp(width: int, hidden: int) -> onnx.ModelProto:
 
 
 def write_repository(root: Path, prepare: Any, hidden: int) -> None:
-    from naiad.importer.tabular import convert_tabular
+    import pandas as pd
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    converted = convert_tabular("sklearn", prepare, opset=None, input_names=())
-    width = int(prepare.transform(__import__("pandas").DataFrame(customers(1, 2))).shape[1])
-    for name, model in (("churn_prepare", converted.model), ("churn_mlp", mlp(width, hidden))):
+    # As `naiad import` converts it (a process that imports tritonclient cannot import naiad's
+    # own stubs, so the bench calls skl2onnx itself): one input per column.
+    initial = [(n, FloatTensorType([None, 1])) for n in NUMERIC]
+    initial += [(n, StringTensorType([None, 1])) for n in CATEGORICAL]
+    prepared = convert_sklearn(prepare, initial_types=initial)
+    width = int(prepare.transform(pd.DataFrame(customers(1, 2))).shape[1])
+    for name, model in (("churn_prepare", prepared), ("churn_mlp", mlp(width, hidden))):
         (root / name / "1").mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(root / name / "1" / "model.onnx"))
         (root / name / "config.pbtxt").write_text(MODEL_CONFIG.format(name=name))
     (root / "churn_pipeline" / "1").mkdir(parents=True, exist_ok=True)
-    (root / "churn_pipeline" / "config.pbtxt").write_text(PIPELINE)
+    prepared_output = prepared.graph.output[0].name  # skl2onnx's name for the features
+    text = PIPELINE.replace('"PREPARED"', f'"{prepared_output}"')
+    (root / "churn_pipeline" / "config.pbtxt").write_text(text)
 
 
-def raw_inputs(grpc: Any, pool: dict[str, np.ndarray], i: int) -> list[Any]:
-    tensors = []
-    for name in (*NUMERIC, *CATEGORICAL):
-        value = pool[name][i : i + 1].reshape(1, 1)
-        if name in NUMERIC:
-            value = value.astype(np.float32)
-            tensor = grpc.InferInput(name, [1, 1], "FP32")
-        else:
-            tensor = grpc.InferInput(name, [1, 1], "BYTES")
-        tensor.set_data_from_numpy(value)
-        tensors.append(tensor)
-    return tensors
+def raw_inputs(pool: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
+    """Request i's raw columns, FP32 [1, 1] numbers and BYTES [1, 1] text."""
+    return {
+        name: (
+            pool[name][i : i + 1].astype(np.float32) if name in NUMERIC else pool[name][i : i + 1]
+        ).reshape(1, 1)
+        for name in (*NUMERIC, *CATEGORICAL)
+    }
 
 
 async def drive(call: Callable[[int], Awaitable[None]], settings: dict[str, Any]) -> dict[str, Any]:
@@ -192,30 +196,27 @@ async def drive(call: Callable[[int], Awaitable[None]], settings: dict[str, Any]
 
 async def measure(address: str, prepare: Any, settings: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
-    import tritonclient.grpc.aio as grpc
+
+    from naiad_client import AsyncClient
 
     pool = customers(POOL, seed=7)
-    client = grpc.InferenceServerClient(address)
+    client = AsyncClient(address)
 
     async def ensemble(i: int) -> None:
-        await client.infer("churn_pipeline", raw_inputs(grpc, pool, i))
+        await client.infer("churn_pipeline", raw_inputs(pool, i))
+
+    def features(i: int) -> np.ndarray:
+        row = pd.DataFrame({name: pool[name][i : i + 1] for name in pool})
+        return prepare.transform(row).astype(np.float32)
 
     async def preprocessing_in_client(i: int) -> None:
-        row = pd.DataFrame({name: pool[name][i : i + 1] for name in pool})
-        features = prepare.transform(row).astype(np.float32)
-        tensor = grpc.InferInput("features", list(features.shape), "FP32")
-        tensor.set_data_from_numpy(features)
-        await client.infer("churn_mlp", [tensor])
+        await client.infer("churn_mlp", {"features": features(i)})
 
     # Both answer the same: the ensemble is the model behind the same preprocessing.
-    one = await client.infer("churn_pipeline", raw_inputs(grpc, pool, 0))
-    row = pd.DataFrame({name: pool[name][0:1] for name in pool})
-    features = prepare.transform(row).astype(np.float32)
-    tensor = grpc.InferInput("features", list(features.shape), "FP32")
-    tensor.set_data_from_numpy(features)
-    alone = await client.infer("churn_mlp", [tensor])
+    one = await client.infer("churn_pipeline", raw_inputs(pool, 0))
+    alone = await client.infer("churn_mlp", {"features": features(0)})
     np.testing.assert_allclose(
-        one.as_numpy("probabilities"), alone.as_numpy("probabilities"), atol=1e-5
+        one.outputs["probabilities"], alone.outputs["probabilities"], atol=1e-5
     )
     results = {
         "ensemble": await drive(ensemble, settings),
