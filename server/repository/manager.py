@@ -120,7 +120,9 @@ class ModelRepository:
             names = sorted(set(self._model_locks) | set(self._snapshot.models))
         if self._poller is not None:
             self._poller.stop()
-        for name in names:
+        # Ensembles first, so that their accepted requests finish while their members serve.
+        waves = load_waves(names, list_models(self._roots).found)
+        for name in [name for wave in reversed(waves) for name in wave]:
             with self._model_lock(name):
                 self._transitions.unload(self._snapshot.models.get(name), forget=False)
 
