@@ -14,6 +14,7 @@ from naiad.engine.engine import Engine
 from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
+from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
 from naiad.observability.access_log import AccessLogLayer
 from naiad.observability.ledger import StatsLedger
@@ -102,7 +103,8 @@ class NaiadServer:
             Path(options.model_repository) / DEFAULT_STATE_DIRNAME
         )
         self.rollouts = RolloutBook(store=StateStore(Path(state_dir)))
-        factory = self.ledger.timed(load_served_model) if self.ledger else load_served_model
+        ensembles = EnsembleFactory(load_served_model)
+        factory = self.ledger.timed(ensembles) if self.ledger else ensembles
         self.repository = ModelRepository(
             options.model_repository,
             factory=self.rollouts.reading_plans(factory),
@@ -113,7 +115,9 @@ class NaiadServer:
             max_upload_bytes=options.max_upload_bytes,
         )
         self.security = ServerSecurity(options.security)
-        self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
+        self.core = ensembles.bind(
+            Engine(self.repository, strict_readiness=options.strict_readiness)
+        )
         rollout = functools.partial(RolloutLayer, book=self.rollouts)
         layers = [*_layers(options), *self.security.layers(), rollout]
         self.engine: InferenceEngine = compose(self.core, layers)

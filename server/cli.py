@@ -10,6 +10,7 @@ from naiad import event_loop
 from naiad.app import NaiadServer, ServerOptions
 from naiad.doctor import DESCRIPTION as doctor_description
 from naiad.doctor import add_arguments as add_doctor_arguments
+from naiad.importer import command as import_command
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
@@ -237,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_quantize_arguments(quantize)
     quantize.set_defaults(run=_quantize)
+
+    imported = commands.add_parser(
+        "import", help="convert a trained model to ONNX into a model repository",
+        description=import_command.DESCRIPTION,
+    )  # fmt: skip
+    import_command.add_arguments(imported)
+    imported.set_defaults(run=import_command.run)
     return parser
 
 

@@ -22,6 +22,8 @@ from naiad_protocol.model_config_pb2 import (
 )
 
 PLATFORM = "onnxruntime_onnx"
+ENSEMBLE_PLATFORM = "ensemble"
+"""Triton's platform for a model made of other models' steps (naiad.ensemble)."""
 BACKEND = "onnxruntime"
 DEFAULT_MAX_BATCH_SIZE = 4
 """max_batch_size given to a batchable model whose config does not set one (Triton's value)."""

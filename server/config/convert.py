@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from naiad.config.execution import execution_options
+from naiad.config.labels import with_labels
 from naiad.config.paths import ModelFiles, confined
 from naiad.config.problems import Problems
 from naiad.config.scheduling import batching_policy, instance_groups, warmup_samples
@@ -56,7 +57,7 @@ def build_settings(
         model_path=model_path,
         max_batch_size=config.max_batch_size,
         inputs=inputs,
-        outputs=outputs,
+        outputs=with_labels(config, outputs, files, problems),
         batching=batching_policy(config, problems),
         instance_groups=instance_groups(config, problems),
         execution=execution_options(config, files, problems),

@@ -8,6 +8,7 @@ provider_options.py's business.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
@@ -23,6 +24,7 @@ INTRA_OP_THREADS = "intra_op_thread_count"
 INTER_OP_THREADS = "inter_op_thread_count"
 EXECUTION_MODE = "execution_mode"
 FALLBACK_TO_CPU = "fallback_to_cpu"
+ORT_EXTENSIONS = "onnxruntime_extensions"
 
 _EXECUTION_MODES = {"0": False, "sequential": False, "1": True, "parallel": True}
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -71,6 +73,14 @@ def execution_options(
     fallback = parameters.get(FALLBACK_TO_CPU, "true").strip().lower()
     if fallback not in _BOOLS:
         problems.add(f"parameter {FALLBACK_TO_CPU} must be 'true' or 'false', not '{fallback}'")
+    extensions = parameters.get(ORT_EXTENSIONS, "false").strip().lower()
+    if extensions not in _BOOLS:
+        problems.add(f"parameter {ORT_EXTENSIONS} must be 'true' or 'false', not '{extensions}'")
+    elif _BOOLS[extensions] and not extensions_installed():
+        problems.add(
+            f"parameter {ORT_EXTENSIONS} asks for onnxruntime-extensions, which is not "
+            "installed: pip install 'naiad[extensions]'"
+        )
     optimization = config.optimization
     accelerators = optimization.execution_accelerators
     gpu = _named(accelerators.gpu_execution_accelerator, GPU_ACCELERATORS, problems)
@@ -98,7 +108,13 @@ def execution_options(
             CUDA, _cuda_options(parameters, gpu.get("cuda")), files, problems
         ),
         fallback_to_cpu=_BOOLS.get(fallback, True),
+        onnxruntime_extensions=_BOOLS.get(extensions, False),
     )
+
+
+def extensions_installed() -> bool:
+    """Whether the onnxruntime-extensions package can be imported (found, not imported)."""
+    return importlib.util.find_spec("onnxruntime_extensions") is not None
 
 
 def _count(parameters: Mapping[str, str], key: str, problems: Problems) -> int:

@@ -27,6 +27,9 @@ class TensorSpec:
     """Shape the model itself expects (config `reshape`), when it differs from `dims`."""
     optional: bool = False
     """An input an ONNX initializer backs: requests may leave it out."""
+    labels: tuple[str, ...] = ()
+    """An output's class labels, one per line of its label_filename (classification answers
+    name them); empty when the config gives no label file."""
 
 
 class TimeoutAction(enum.Enum):
@@ -132,6 +135,9 @@ class ExecutionOptions:
     """CUDA provider options: the CUDA keys of config `parameters`, then a `cuda` accelerator's."""
     fallback_to_cpu: bool = True
     """When a GPU provider cannot be used: True warns once and runs on CPU, False fails the load."""
+    onnxruntime_extensions: bool = False
+    """Parameter onnxruntime_extensions: register the custom operators of the installed
+    onnxruntime-extensions package (tokenizers, string ops) in every session."""
 
 
 class WarmupSource(enum.Enum):
@@ -197,6 +203,8 @@ class ModelSettings:
     """How each session runs."""
     warmup: tuple[WarmupSample, ...] = ()
     """Samples every instance runs before the version is ready."""
+    platform: str = "onnxruntime_onnx"
+    """What ModelMetadata reports: "onnxruntime_onnx", or "ensemble" (naiad.ensemble)."""
 
     @property
     def batches(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from naiad.config.complete import BACKEND, PLATFORM
+from naiad.config.complete import BACKEND, ENSEMBLE_PLATFORM, PLATFORM
 from naiad.config.paths import relative_path_problem, shown
 from naiad.config.problems import Problems, show, type_name
 from naiad.config.settings import TensorSpec
@@ -30,13 +30,21 @@ def validate_identity(config: ModelConfig) -> None:
 
 def check_identity(config: ModelConfig, problems: Problems) -> None:
     """Checks that need no model file: platform, backend, unsupported features, version policy."""
-    if config.platform and config.platform != PLATFORM:
-        problems.add(f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}')")
-    if config.backend and config.backend != BACKEND:
+    ensemble = config.platform == ENSEMBLE_PLATFORM
+    if config.platform and config.platform not in (PLATFORM, ENSEMBLE_PLATFORM):
+        problems.add(
+            f"unsupported platform '{config.platform}' (naiad serves '{PLATFORM}' and "
+            f"'{ENSEMBLE_PLATFORM}')"
+        )
+    if config.backend and (ensemble or config.backend != BACKEND):
         problems.add(f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')")
     scheduling = config.WhichOneof("scheduling_choice")
-    if scheduling in ("sequence_batching", "ensemble_scheduling"):
+    if scheduling == "sequence_batching":
         problems.add(f"{scheduling} is not supported")
+    if scheduling == "ensemble_scheduling" and not ensemble:
+        problems.add(f'ensemble_scheduling needs platform: "{ENSEMBLE_PLATFORM}"')
+    if ensemble and scheduling != "ensemble_scheduling":
+        problems.add(f'platform "{ENSEMBLE_PLATFORM}" needs ensemble_scheduling with its steps')
     if config.model_transaction_policy.decoupled:
         problems.add("decoupled models are not supported by the ONNX Runtime backend")
     policy = config.version_policy

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TypeVar, cast
 
+from naiad.engine.classification import check_classification, classified
 from naiad.engine.context import CallContext
 from naiad.engine.protocol import ModelDescription, VersionStats
 from naiad.engine.request import InferRequest, InferResponse
@@ -45,8 +46,9 @@ class Engine(StreamsThroughSubmit):
         if context.deadline_s is not None and context.expired():
             raise DeadlineExceeded(f"request '{request.id}' arrived after its deadline")
         served = self._served(request.model_name, request.model_version)[1]
+        wanted = check_classification(request, served.settings) if request.classification else {}
         try:
-            return served.submit(request)
+            future = served.submit(request)
         except Unavailable:
             if not served.stopping:
                 raise
@@ -56,7 +58,9 @@ class Engine(StreamsThroughSubmit):
             successor = self._served(request.model_name, request.model_version)[1]
             if successor is served:
                 raise
-            return successor.submit(request)
+            served = successor
+            future = served.submit(request)
+        return classified(future, wanted, served.settings) if wanted else future
 
     def describe(self, name: str, version: str, context: CallContext) -> ModelDescription:
         served = self._served(name, version)[1]
@@ -83,7 +87,13 @@ class Engine(StreamsThroughSubmit):
         return found
 
     def model_ready(self, name: str, version: str, context: CallContext) -> bool:
-        return self._repository.is_ready(name, version)
+        if not self._repository.is_ready(name, version):
+            return False
+        try:
+            served = self._served(name, version)[1]
+        except NaiadError:
+            return False  # unloaded since
+        return served.ready()
 
     def server_ready(self) -> bool:
         if not self._accepting:

@@ -29,6 +29,9 @@ class InferRequest:
     requested_outputs: list[str] | None = None
     """None: every output of the model, in config order."""
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
+    classification: dict[str, ParameterValue] = field(default_factory=dict)
+    """Requested output name -> its `classification` parameter (top k, checked by the engine):
+    Triton's classification extension answers that output with "score:index[:label]" strings."""
 
 
 @dataclass(slots=True)

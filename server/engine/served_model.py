@@ -121,6 +121,11 @@ class ServedModel:
     def stats(self) -> Stats:
         return self._scheduler.stats()
 
+    def ready(self) -> bool:
+        """Whether it can answer now beyond its repository state; an ensemble's says whether
+        its members serve, a plain model's is always true."""
+        return True
+
     def stop(self) -> None:
         """Stops accepting, finishes every accepted request, then releases the instances.
         Blocks: call it off the event loop."""

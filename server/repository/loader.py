@@ -14,6 +14,7 @@ from naiad.config.parse import CONFIG_FILENAME, parse_config_json, read_config_f
 from naiad.config.paths import ModelFiles, escapes, escapes_message
 from naiad.config.prepare import prepare_version
 from naiad.config.validate import validate_identity
+from naiad.ensemble.config import is_ensemble, prepare_ensemble
 from naiad.errors import ModelLoadError, NaiadError
 from naiad.repository.layout import VersionSelection, list_versions, model_file, select_versions
 from naiad.repository.types import ModelFactory, ModelState, ServedModel
@@ -87,14 +88,19 @@ class VersionLoader:
         name = source.name
         path = model_file(source.model_dir, version, plan.raw.default_model_filename)
         try:
-            prepared = prepare_version(
-                plan.raw,
-                path,
-                name=name,
-                version=version,
-                gpu_available=self._gpu_available,
-                files=source.files,
-            )
+            if is_ensemble(plan.raw):
+                prepared = prepare_ensemble(
+                    plan.raw, name=name, version=version, files=source.files
+                )
+            else:
+                prepared = prepare_version(
+                    plan.raw,
+                    path,
+                    name=name,
+                    version=version,
+                    gpu_available=self._gpu_available,
+                    files=source.files,
+                )
         except ModelLoadError as exc:
             return VersionView(version, ModelState.UNAVAILABLE, exc.message)
         try:

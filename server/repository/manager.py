@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from naiad.ensemble.order import load_waves
 from naiad.errors import InvalidArgument, ModelLoadError, NotFound, Unavailable
 from naiad.repository.layout import fingerprint, list_models, model_name_problem
 from naiad.repository.poller import Poller
@@ -104,7 +105,8 @@ class ModelRepository:
         """
         if self._mode is ControlMode.EXPLICIT:
             names = self._startup_names()
-            self._in_parallel(self._load_logged, names)
+            for wave in load_waves(names, list_models(self._roots).found):
+                self._in_parallel(self._load_logged, wave)
         else:
             self._sync()
         if self._poller is not None:
@@ -118,7 +120,9 @@ class ModelRepository:
             names = sorted(set(self._model_locks) | set(self._snapshot.models))
         if self._poller is not None:
             self._poller.stop()
-        for name in names:
+        # Ensembles first, so that their accepted requests finish while their members serve.
+        waves = load_waves(names, list_models(self._roots).found)
+        for name in [name for wave in reversed(waves) for name in wave]:
             with self._model_lock(name):
                 self._transitions.unload(self._snapshot.models.get(name), forget=False)
 
@@ -273,7 +277,8 @@ class ModelRepository:
                     self._transitions.unload(self._snapshot.models.get(name), forget=True)
 
             self._in_parallel(remove_one, removed)
-            self._in_parallel(sync_one, names)
+            for wave in load_waves(names, directories.found):
+                self._in_parallel(sync_one, wave)
 
     def _load_logged(self, name: str) -> None:
         with self._model_lock(name):

@@ -205,6 +205,8 @@ def _create_session(settings: ModelSettings, plan: InstancePlan) -> Any:
         GraphOptimizationLevel.ALL: rt.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
     options.graph_optimization_level = levels[settings.execution.graph_optimization_level]
+    if settings.execution.onnxruntime_extensions:
+        options.register_custom_ops_library(_extensions_library())
     try:
         return rt.InferenceSession(
             settings.model_path,
@@ -217,6 +219,14 @@ def _create_session(settings: ModelSettings, plan: InstancePlan) -> Any:
             f"model '{settings.name}' version {settings.version}: onnxruntime cannot load "
             f"'{settings.model_path}' for instance {plan.name}: {exc}"
         ) from exc
+
+
+def _extensions_library() -> str:
+    # The custom operators of an installed package (the config checked it is there), never a
+    # file the model repository names.
+    from onnxruntime_extensions import get_library_path
+
+    return str(get_library_path())
 
 
 def _verify(settings: ModelSettings, plan: InstancePlan, session: Any) -> InstancePlan:

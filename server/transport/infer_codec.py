@@ -53,6 +53,10 @@ def decode_request(
             raise InvalidArgument(f"input '{name}' carries no data")
         inputs.append(InferInput(name, dtype, shape, data))
     requested = [output.name for output in message.outputs] or None
+    classification: dict[str, ParameterValue] = {}
+    for output in message.outputs:
+        if "classification" in output.parameters:
+            classification[output.name] = decode_parameters(output.parameters)["classification"]
     return InferRequest(
         model_name=message.model_name,
         model_version=message.model_version,
@@ -60,6 +64,7 @@ def decode_request(
         inputs=inputs,
         requested_outputs=requested,
         parameters=decode_parameters(message.parameters) if message.parameters else {},
+        classification=classification,
     )
 
 

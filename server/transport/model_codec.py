@@ -7,8 +7,6 @@ from naiad.engine.protocol import ModelDescription
 from naiad.native import Stats
 from naiad_protocol import grpc_service_pb2 as pb
 
-PLATFORM = "onnxruntime_onnx"
-
 
 def model_metadata(description: ModelDescription) -> pb.ModelMetadataResponse:
     settings = description.settings
@@ -22,7 +20,7 @@ def model_metadata(description: ModelDescription) -> pb.ModelMetadataResponse:
     return pb.ModelMetadataResponse(
         name=settings.name,
         versions=[str(v) for v in sorted(description.ready_versions)],
-        platform=PLATFORM,
+        platform=settings.platform,
         inputs=[tensor(s) for s in settings.inputs],
         outputs=[tensor(s) for s in settings.outputs],
     )

@@ -184,11 +184,16 @@ BAD = {
     "other platform": (
         batching,
         'platform: "tensorflow_savedmodel"',
-        "unsupported platform 'tensorflow_savedmodel' (naiad serves 'onnxruntime_onnx')",
+        "unsupported platform 'tensorflow_savedmodel' (naiad serves 'onnxruntime_onnx' and "
+        "'ensemble')",
     ),
     "other backend": (batching, 'backend: "python"', "unsupported backend 'python'"),
     "sequence batching": (batching, "sequence_batching {}", "sequence_batching is not supported"),
-    "ensemble": (batching, "ensemble_scheduling {}", "ensemble_scheduling is not supported"),
+    "ensemble steps on an ONNX model": (
+        batching,
+        "ensemble_scheduling {}",
+        'ensemble_scheduling needs platform: "ensemble"',
+    ),
     "decoupled": (
         batching,
         "model_transaction_policy { decoupled: true }",

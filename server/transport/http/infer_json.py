@@ -78,8 +78,11 @@ def decode_request(
             f"{len(binary) - offset} bytes of binary data follow the JSON header that no input"
             " claims (check each input's binary_data_size)"
         )
-    requested = _outputs(header.get("outputs"), form)
-    request = InferRequest(model_name, model_version, request_id, inputs, requested, parameters)
+    classification: dict[str, ParameterValue] = {}
+    requested = _outputs(header.get("outputs"), form, classification)
+    request = InferRequest(
+        model_name, model_version, request_id, inputs, requested, parameters, classification
+    )
     return request, form
 
 
@@ -270,7 +273,9 @@ def _bytes_from_json(name: str, shape: tuple[int, ...], count: int, data: list) 
     return array.reshape(shape)
 
 
-def _outputs(raw: object, form: OutputForm) -> list[str] | None:
+def _outputs(
+    raw: object, form: OutputForm, classification: dict[str, ParameterValue]
+) -> list[str] | None:
     if raw is None:
         return None
     if not isinstance(raw, list):
@@ -285,7 +290,7 @@ def _outputs(raw: object, form: OutputForm) -> list[str] | None:
             if key in parameters:
                 raise Unimplemented(f"output '{name}': shared memory is not supported")
         if "classification" in parameters:
-            raise Unimplemented(f"output '{name}': the classification extension is not supported")
+            classification[name] = parameters["classification"]
         if BINARY_DATA in parameters:
             form.binary[name] = _flag(parameters, BINARY_DATA, f"output '{name}'")
         names.append(name)

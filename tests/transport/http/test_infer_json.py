@@ -76,10 +76,14 @@ def test_parameters_and_requested_outputs_carry_over() -> None:
         json_input("x", "FP32", np.ones((1, 2), np.float32)),
         id="r7",
         parameters={"priority": 2, "timeout": 1000, "user": "a", "binary_data_output": True},
-        outputs=[{"name": "b", "parameters": {"binary_data": False}}, {"name": "a"}],
+        outputs=[
+            {"name": "b", "parameters": {"binary_data": False}},
+            {"name": "a", "parameters": {"classification": 3}},
+        ],
     )
     request, form = decode_request(raw, "", "m", "")
     assert request.id == "r7" and request.requested_outputs == ["b", "a"]
+    assert request.classification == {"a": 3}
     assert request.parameters == {"priority": 2, "timeout": 1000, "user": "a"}
     assert form.is_binary("a") and not form.is_binary("b")
 
@@ -144,8 +148,6 @@ F = {"name": "x", "datatype": "FP32", "shape": [2]}
         (body({**F, "data": [1, 2]}), "12a", InvalidArgument, "Inference-Header"),
         (body({**F, "data": [1, 2], "parameters": {"shared_memory_region": "r"}}), "",
          Unimplemented, "shared memory"),
-        (body({**F, "data": [1, 2]}, outputs=[{"name": "y", "parameters": {"classification": 3}}]),
-         "", Unimplemented, "classification"),
         (body({**F, "data": [1, 2]}, parameters={"p": [1]}), "", InvalidArgument,
          "boolean, number or string"),
         (body({**F, "datatype": "UINT64", "data": [1, 2**64]}), "", InvalidArgument, "fit UINT64"),
