@@ -14,8 +14,10 @@ from naiad.engine.engine import Engine
 from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
+from naiad.engine.response_cache import ResponseCache
 from naiad.front_end import FrontEnd
 from naiad.observability.access_log import AccessLogLayer
+from naiad.observability.cache_metrics import CacheCollector
 from naiad.observability.ledger import StatsLedger
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
@@ -78,6 +80,8 @@ class ServerOptions:
     rollout_state_dir: str | None = None
     """Where running rollouts keep their state across restarts; None: `.naiad-rollout` in the
     model repository."""
+    cache_bytes: int = 0
+    """The response cache's cap, shared by every model with response_cache enabled; 0: none."""
 
 
 class NaiadServer:
@@ -102,7 +106,9 @@ class NaiadServer:
             Path(options.model_repository) / DEFAULT_STATE_DIRNAME
         )
         self.rollouts = RolloutBook(store=StateStore(Path(state_dir)))
-        factory = self.ledger.timed(load_served_model) if self.ledger else load_served_model
+        self.cache = ResponseCache(options.cache_bytes) if options.cache_bytes > 0 else None
+        factory = functools.partial(load_served_model, cache=self.cache)
+        factory = self.ledger.timed(factory) if self.ledger else factory
         self.repository = ModelRepository(
             options.model_repository,
             factory=self.rollouts.reading_plans(factory),
@@ -145,6 +151,8 @@ class NaiadServer:
         registry = build_registry(self.repository, self.ledger) if self.ledger else None
         if registry is not None:
             registry.register(RolloutCollector(self.rollouts))
+            if self.cache is not None:
+                registry.register(CacheCollector(self.cache))
         stream_metrics = StreamMetrics(registry) if options.streams else None
         for number, spec in enumerate(options.streams):
             assert stream_metrics is not None

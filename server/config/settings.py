@@ -197,6 +197,8 @@ class ModelSettings:
     """How each session runs."""
     warmup: tuple[WarmupSample, ...] = ()
     """Samples every instance runs before the version is ready."""
+    response_cache: bool = False
+    """Config response_cache.enable: answers may come from the server's response cache."""
 
     @property
     def batches(self) -> bool:
