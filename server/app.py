@@ -29,6 +29,7 @@ from naiad.rollout.layer import RolloutLayer
 from naiad.rollout.metrics import RolloutCollector
 from naiad.rollout.store import DEFAULT_STATE_DIRNAME, StateStore
 from naiad.security.server_security import SecurityOptions, ServerSecurity
+from naiad.shm.system import SystemSharedMemory
 from naiad.streams.front_end import StreamFrontEnd
 from naiad.streams.metrics import StreamMetrics
 from naiad.streams.spec import StreamSpec
@@ -82,6 +83,10 @@ class ServerOptions:
     model repository."""
     cache_bytes: int = 0
     """The response cache's cap, shared by every model with response_cache enabled; 0: none."""
+    allow_client_shm: bool = False
+    """Clients may register system shared memory regions (/dev/shm objects) and place tensors
+    in them, over gRPC and HTTP alike. Off by default: a caller could then map any shared
+    memory object of the server's user."""
 
 
 class NaiadServer:
@@ -123,6 +128,7 @@ class NaiadServer:
         rollout = functools.partial(RolloutLayer, book=self.rollouts)
         layers = [*_layers(options), *self.security.layers(), rollout]
         self.engine: InferenceEngine = compose(self.core, layers)
+        self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
@@ -134,13 +140,18 @@ class NaiadServer:
                 max_streams_per_connection=(
                     options.security.max_streams_per_connection or MAX_STREAMS_PER_CONNECTION
                 ),
+                shared_memory=self.shared_memory,
             )
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
             admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
             api = RestApi(
-                self.engine, self.security.guard, options.max_message_bytes, rollout=admin
+                self.engine,
+                self.security.guard,
+                options.max_message_bytes,
+                rollout=admin,
+                shared_memory=self.shared_memory,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
@@ -192,6 +203,8 @@ class NaiadServer:
         for front in self.front_ends:
             await front.stop(self.options.grace_s)
         await asyncio.to_thread(self.repository.stop)
+        if self.shared_memory is not None:
+            self.shared_memory.unregister()  # unmaps every region
         self.rollouts.save()  # canary progress as it stood at the stop
 
     async def run_until_signalled(self, on_ready: object = None) -> None:

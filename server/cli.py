@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         streams=tuple(args.stream),
         rollout_state_dir=args.rollout_state_dir,
         cache_bytes=args.cache_bytes,
+        allow_client_shm=args.allow_client_shm,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -197,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="the response cache's size, shared by the models with response_cache { enable: true }"
         " (least recently used answers go first; default 0: no cache)",
+    )
+    serve.add_argument(
+        "--allow-client-shm",
+        action="store_true",
+        help="let clients register system shared memory regions (/dev/shm) and place input and"
+        " output tensors there, as Triton's --allow-client-shm (default off: any caller could"
+        " map any shared memory object of the server's user)",
     )
     serve.add_argument(
         "--event-loop",
