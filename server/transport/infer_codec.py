@@ -103,9 +103,9 @@ def encode_response(
 ) -> pb.ModelInferResponse:
     """Fills `into` (a fresh message by default), so that a stream's answer is built in place.
 
-    Outputs in `placed` were written into shared memory: they come after the others, with
-    their placement as parameters and no raw contents, so that the raw contents still line up
-    with the first outputs (tritonclient finds an output's data by its position).
+    Outputs in `placed` were written into shared memory: they carry their placement as
+    parameters and an empty raw contents entry, as Triton sends them (its C++ client finds
+    every output's data by position and reads past the end without one).
     """
     message = pb.ModelInferResponse() if into is None else into
     message.model_name = response.model_name
@@ -113,19 +113,16 @@ def encode_response(
     message.id = response.id
     outputs = message.outputs
     raw = message.raw_output_contents
-    later = []
     for output in response.outputs:
-        if placed and output.name in placed:
-            later.append(output)
-            continue
-        outputs.add(name=output.name, datatype=output.datatype.wire, shape=output.data.shape)
-        raw.append(to_raw(output.datatype, output.data))
-    for output in later:
-        assert placed is not None
         tensor = outputs.add(
             name=output.name, datatype=output.datatype.wire, shape=output.data.shape
         )
-        for key, value in placed_parameters(placed[output.name]).items():
+        where = placed.get(output.name) if placed else None
+        if where is None:
+            raw.append(to_raw(output.datatype, output.data))
+            continue
+        raw.append(b"")
+        for key, value in placed_parameters(where).items():
             if isinstance(value, str):
                 tensor.parameters[key].string_param = value
             else:

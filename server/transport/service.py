@@ -231,7 +231,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     CudaSharedMemoryRegister = CudaSharedMemoryStatus
-    CudaSharedMemoryUnregister = CudaSharedMemoryStatus
+
+    @unary
+    async def CudaSharedMemoryUnregister(self, request, context):  # type: ignore[no-untyped-def]
+        # No CUDA region can ever be registered, so there is none to unregister: the call
+        # succeeds, as unregistering an unknown region does in Triton. perf_analyzer's
+        # clean-up after --shared-memory system unregisters both kinds and fails otherwise.
+        self._calls.unary(context)
+        return pb.CudaSharedMemoryUnregisterResponse()
 
     async def TraceSetting(self, request, context):  # type: ignore[no-untyped-def]
         await _unimplemented(context, "trace settings")

@@ -25,7 +25,6 @@ from naiad.transport.shm_tensors import (
     NO_SHARED_MEMORY,
     Placement,
     SharedMemoryTensors,
-    placed_parameters,
 )
 from naiad.transport.tensor_codec import element_count, from_raw, to_raw
 
@@ -104,9 +103,10 @@ def encode_response(response: InferResponse, form: OutputForm) -> tuple[bytes, i
             "datatype": dtype.wire,
             "shape": list(output.data.shape),
         }
-        where = form.placed.get(output.name)
-        if where is not None:  # already written into its region: only say where
-            entry["parameters"] = placed_parameters(where)
+        if output.name in form.placed:
+            # Already in its region. No parameters, as Triton: its C++ client takes parameters
+            # on an output to mean binary data and then needs binary_data_size.
+            pass
         elif form.is_binary(output.name):
             raw = to_raw(dtype, output.data)
             entry["parameters"] = {BINARY_DATA_SIZE: len(raw)}

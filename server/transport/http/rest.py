@@ -4,10 +4,10 @@ call, encodes.
 Endpoints: GET /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}] and its /ready,
 /config and /stats, /v2/models/stats; POST .../infer, /v2/repository/index,
 /v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json;
-the rollout admin endpoints under /v2/rollout (rollout_routes.py).
-the system shared memory endpoints under /v2/systemsharedmemory (shm_routes.py) when the
-server has them. CUDA shared memory and trace endpoints answer 501, as their gRPC twins
-answer UNIMPLEMENTED.
+the rollout admin endpoints under /v2/rollout (rollout_routes.py); the system shared memory
+endpoints under /v2/systemsharedmemory (shm_routes.py) when the server has them. CUDA shared
+memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED (except a
+CUDA unregister, which succeeds: no CUDA region exists).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ _UNSUPPORTED_NAMES = {
     "cudasharedmemory": "CUDA shared memory",
     "trace": "trace settings",
 }
+_CUDA_UNREGISTER = re.compile(r"^/v2/cudasharedmemory(?:/region/[^/]+)?/unregister$")
 _OK = HttpResponse(HTTPStatus.OK)
 _NOT_READY = HttpResponse(HTTPStatus.BAD_REQUEST)
 _COMPRESS_AT_BYTES = 1024
@@ -182,6 +183,10 @@ class RestApi:
             return HttpResponse(HTTPStatus.OK, self._openapi_document(), JSON)
         if self._shm_routes is not None and path.startswith(SHM_PREFIX + "/"):
             return self._shm_routes(request, self._context(request), self._body(request))
+        if _CUDA_UNREGISTER.match(path):
+            _allow(method, "POST")
+            self._context(request)
+            return _OK  # no CUDA region can exist; see service.CudaSharedMemoryUnregister
         match = _UNSUPPORTED.match(path)
         if match is not None:
             self._context(request)
