@@ -86,10 +86,10 @@ class ResponseCache:
     def put(self, key: bytes, scope: int, outputs: Sequence[InferOutput]) -> bool:
         """Stores copies of `outputs` under `key`, evicting the least recently used entries
         until it fits; False (nothing stored, nothing evicted) when it alone exceeds the cap."""
-        stored = tuple(_frozen_copy(output) for output in outputs)
-        size = ENTRY_OVERHEAD_BYTES + len(key) + sum(_size(o) for o in stored)
+        size = ENTRY_OVERHEAD_BYTES + len(key) + sum(_size(o) for o in outputs)
         if size > self.max_bytes:
-            return False
+            return False  # checked before copying: an answer too large costs no copy
+        stored = tuple(_frozen_copy(output) for output in outputs)
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:

@@ -3,8 +3,11 @@ and written to regions, bounds checks, and what a server without --allow-client-
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +231,35 @@ def test_without_the_flag_shared_memory_is_off(repository, regions) -> None:  # 
         other.set_data_from_numpy(np.zeros((ROWS, WIDTH), np.int32))
         code, _ = status_of(lambda: client.infer("add_sub", [given, other]))
         assert code == "UNIMPLEMENTED"
+
+
+PERF_ANALYZER = Path(__file__).resolve().parents[3] / "shared" / "tools" / "perf-analyzer"
+PERF_ANALYZER_BINARY = (
+    Path(os.environ.get("PERF_ANALYZER_HOME", Path.home() / ".cache" / "perf-analyzer-2.50.0"))
+    / "tritonclient-2.50.0.data/data/bin/perf_analyzer"
+)
+
+
+@pytest.mark.skipif(
+    not (PERF_ANALYZER.exists() and PERF_ANALYZER_BINARY.exists()),
+    reason="perf_analyzer is not installed (../shared/tools/perf-analyzer installs it)",
+)
+@pytest.mark.parametrize("mode", ["grpc", "http", "streaming"])
+def test_perf_analyzer_runs_clean_with_system_shared_memory(server, mode) -> None:  # type: ignore[no-untyped-def]
+    protocol = "http" if mode == "http" else "grpc"
+    url = server.http_url if protocol == "http" else server.url
+    command = [
+        str(PERF_ANALYZER), "-m", "add_sub", "-i", protocol, "-u", url,
+        "--shared-memory", "system", "--concurrency-range", "2",
+        "--measurement-mode", "count_windows", "--measurement-request-count", "50",
+        "--stability-percentage", "999", "--max-trials", "3",
+        *(["--streaming"] if mode == "streaming" else []),
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "throughput" in output
+    assert "Unable to" not in output and "error" not in output.lower(), output
+    # perf_analyzer unregisters what it registered: nothing is left behind.
+    client = grpcclient.InferenceServerClient(server.url)
+    assert len(client.get_system_shared_memory_status().regions) == 0
