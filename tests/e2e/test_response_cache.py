@@ -115,7 +115,10 @@ def test_http_and_streaming_requests_share_the_cache(server) -> None:  # type: i
     http_client = httpclient.InferenceServerClient(server.http_url)
     given = httpclient.InferInput("INPUT0", list(x.shape), "FP32")
     given.set_data_from_numpy(x, binary_data=True)
-    over_http = http_client.infer("cached", [given], model_version="2")
+    try:
+        over_http = http_client.infer("cached", [given], model_version="2")
+    finally:
+        http_client.close()
     assert over_http.as_numpy("OUTPUT0").tobytes() == expected.tobytes()
 
     answers: queue.Queue = queue.Queue()  # type: ignore[type-arg]

@@ -104,8 +104,11 @@ def test_inputs_and_outputs_travel_in_shared_memory(server, regions, protocol) -
         assert found == {"in": (in_key, 0, 2 * NBYTES), "out": (out_key, 100, 2 * NBYTES)}
     finally:
         client.unregister_system_shared_memory()
-    status = client.get_system_shared_memory_status()
-    assert len(status.regions if protocol == "grpc" else status) == 0
+    try:
+        status = client.get_system_shared_memory_status()
+        assert len(status.regions if protocol == "grpc" else status) == 0
+    finally:
+        client.close()
 
 
 def test_one_tensor_in_shared_memory_and_one_in_the_message(server, regions) -> None:  # type: ignore[no-untyped-def]
@@ -210,12 +213,15 @@ def test_metadata_lists_system_shared_memory_and_cuda_is_unimplemented(server) -
     assert "system_shared_memory" in http.get_server_metadata()["extensions"]
     code, message = status_of(lambda: client.get_cuda_shared_memory_status())
     assert code == "UNIMPLEMENTED" and "CUDA shared memory" in message
-    with pytest.raises(InferenceServerException) as refused:
-        http.get_cuda_shared_memory_status()
-    assert refused.value.status() == "501"
-    # No CUDA region can exist, so unregistering them all succeeds (perf_analyzer's clean-up).
-    client.unregister_cuda_shared_memory()
-    http.unregister_cuda_shared_memory()
+    try:
+        with pytest.raises(InferenceServerException) as refused:
+            http.get_cuda_shared_memory_status()
+        assert refused.value.status() == "501"
+        # No CUDA region can exist, so unregistering them all succeeds (perf_analyzer's clean-up).
+        client.unregister_cuda_shared_memory()
+        http.unregister_cuda_shared_memory()
+    finally:
+        http.close()
 
 
 def test_without_the_flag_shared_memory_is_off(repository, regions) -> None:  # type: ignore[no-untyped-def]
