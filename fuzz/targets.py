@@ -469,7 +469,10 @@ def native_scheduler(data: bytes) -> None:
     _check(scheduler.stats().num_in_flight == 0, "batches still in flight")
 
 
-_SHM_ROOT = Path(tempfile.mkdtemp(prefix="naiad-fuzz-shm-"))
+# One fixed directory, rewritten by each run: atheris ends a run with os._exit, so no clean-up
+# would run for a fresh one.
+_SHM_ROOT = Path(tempfile.gettempdir()) / f"naiad-fuzz-shm-{os.getuid()}"
+_SHM_ROOT.mkdir(exist_ok=True)
 (_SHM_ROOT / "obj").write_bytes(bytes(range(256)) * 16)  # a 4 KiB "shared memory object"
 _SHM_SIZES = [0, 1, 3, 4, 8, 64, 4095, 4096, 4097, _INT64_MAX, -1]
 
