@@ -32,6 +32,7 @@ MAX_LEN = {
     "config_text": 4096,
     "config_json": 4096,
     "native_scheduler": 1024,
+    "shared_memory": 512,
     "selftest_crash": 64,
     "selftest_hang": 64,
 }

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import atheris
 from google.protobuf.message import DecodeError
@@ -24,10 +26,14 @@ from naiad.config.convert import build_settings
 from naiad.config.parse import parse_config_json, parse_config_text
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import ModelSignature, TensorSignature
+from naiad.datatypes import from_wire
 from naiad.engine.request import InferOutput, InferResponse
 from naiad.engine.validation import admit
 from naiad.errors import NaiadError
+from naiad.limits import DEFAULT_LIMITS
+from naiad.shm.system import SystemSharedMemory
 from naiad.transport.infer_codec import decode_request, encode_response
+from naiad.transport.shm_tensors import SharedMemoryTensors, placement
 from naiad.transport.tensor_codec import to_raw
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol._wire import DATATYPES, decode_bytes, encode_bytes
@@ -463,6 +469,55 @@ def native_scheduler(data: bytes) -> None:
     _check(scheduler.stats().num_in_flight == 0, "batches still in flight")
 
 
+# One fixed directory, rewritten by each run: atheris ends a run with os._exit, so no clean-up
+# would run for a fresh one.
+_SHM_ROOT = Path(tempfile.gettempdir()) / f"naiad-fuzz-shm-{os.getuid()}"
+_SHM_ROOT.mkdir(exist_ok=True)
+(_SHM_ROOT / "obj").write_bytes(bytes(range(256)) * 16)  # a 4 KiB "shared memory object"
+_SHM_SIZES = [0, 1, 3, 4, 8, 64, 4095, 4096, 4097, _INT64_MAX, -1]
+
+
+def shared_memory(data: bytes) -> None:
+    """A region registered at a fuzzed offset and size, then requests placing inputs and
+    outputs at fuzzed offsets and sizes in it: every range accepted lies inside its region."""
+    fdp = atheris.FuzzedDataProvider(data)
+    regions = SystemSharedMemory(_SHM_ROOT)
+    tensors = SharedMemoryTensors(regions)
+    try:
+        regions.register(
+            "r",
+            fdp.PickValueInList(["obj", "/obj", "../obj", "", "missing", "/"]),
+            _pick_int(fdp, _SHM_SIZES, -(2**63), _INT64_MAX),
+            _pick_int(fdp, _SHM_SIZES, -(2**63), _INT64_MAX),
+        )
+    except NaiadError:
+        return
+    try:
+        for _ in range(fdp.ConsumeIntInRange(1, 4)):
+            offset = _pick_int(fdp, _SHM_SIZES, -(2**63), _INT64_MAX)
+            size = _pick_int(fdp, _SHM_SIZES, -(2**63), _INT64_MAX)
+            region = fdp.PickValueInList(["r", "r", "other"])
+            parameters = {"shared_memory_region": region, "shared_memory_byte_size": size}
+            if fdp.ConsumeBool():
+                parameters["shared_memory_offset"] = offset
+            count = fdp.ConsumeIntInRange(0, 1100)
+            wire = fdp.PickValueInList(["FP32", "INT8", "FP64", "BYTES"])
+            dtype = from_wire(wire)
+            try:
+                where = placement(parameters, "input 'x'")
+                assert where is not None
+                array = tensors.read_input("x", dtype, (count,), where, DEFAULT_LIMITS)
+                _check(array.shape == (count,), "input read with the wrong shape")
+                status = regions.status("r")[0]
+                _check(where.offset + where.byte_size <= status.byte_size, "range past region")
+                output = InferOutput("y", dtype, array)
+                tensors.write_outputs(InferResponse("m", "1", "", [output]), {"y": where})
+            except NaiadError:
+                continue
+    finally:
+        regions.unregister()
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "grpc_infer_request": grpc_infer_request,
     "grpc_infer_structured": grpc_infer_structured,
@@ -470,6 +525,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "config_text": config_text,
     "config_json": config_json,
     "native_scheduler": native_scheduler,
+    "shared_memory": shared_memory,
 }
 
 

@@ -122,6 +122,8 @@ void bind_stats(py::module_& m) {
   duration("compute_input", &SchedulerStats::compute_input);
   duration("compute_infer", &SchedulerStats::compute_infer);
   duration("compute_output", &SchedulerStats::compute_output);
+  duration("cache_hit", &SchedulerStats::cache_hit);
+  duration("cache_miss", &SchedulerStats::cache_miss);
   stats.def_readonly("inference_count", &SchedulerStats::inference_count)
       .def_readonly("execution_count", &SchedulerStats::execution_count)
       .def_readonly("last_inference_ms", &SchedulerStats::last_inference_ms)
@@ -187,6 +189,8 @@ void bind_scheduler(py::module_& m) {
           "batch_id"_a, "success"_a, "compute_input_ns"_a = 0, "compute_infer_ns"_a = 0,
           "compute_output_ns"_a = 0)
       .def("record_failure", &Scheduler::record_failure, "reason"_a, "count"_a = 1)
+      .def("record_cache_hit", &Scheduler::record_cache_hit, "lookup_ns"_a)
+      .def("record_cache_miss", &Scheduler::record_cache_miss, "lookup_ns"_a)
       .def("close", &Scheduler::close)
       .def("poke", &Scheduler::poke)
       .def("stats", &Scheduler::stats)

@@ -148,8 +148,20 @@ class Stats:
     @property
     def compute_output_ns(self) -> int: ...
     @property
+    def cache_hit_count(self) -> int:
+        """Requests answered from the response cache (also in success and queue)."""
+    @property
+    def cache_hit_ns(self) -> int:
+        """Summed lookup and copy-out time of cache hits."""
+    @property
+    def cache_miss_count(self) -> int:
+        """Requests of a cached model that missed the cache."""
+    @property
+    def cache_miss_ns(self) -> int:
+        """Summed lookup and insert time of cache misses."""
+    @property
     def inference_count(self) -> int:
-        """Rows of successful requests."""
+        """Rows of successful requests (cache hits excluded)."""
     @property
     def execution_count(self) -> int:
         """Successful batches."""
@@ -231,6 +243,10 @@ class Scheduler:
         """Raises ValueError for an unknown or already finished batch, or a negative duration."""
     def record_failure(self, reason: FailureReason, count: int = 1) -> None:
         """Counts requests that failed before reaching the queue."""
+    def record_cache_hit(self, lookup_ns: int) -> None:
+        """Counts a request answered from the response cache: a success that never queued."""
+    def record_cache_miss(self, lookup_ns: int) -> None:
+        """Counts a request that missed the response cache (lookup and insert time)."""
     def close(self) -> None:
         """Stops accepting; queued tasks still batch, without waiting for the delay, and may
         still time out."""

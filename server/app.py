@@ -15,8 +15,10 @@ from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
 from naiad.ensemble.factory import EnsembleFactory
+from naiad.engine.response_cache import ResponseCache
 from naiad.front_end import FrontEnd
 from naiad.observability.access_log import AccessLogLayer
+from naiad.observability.cache_metrics import CacheCollector
 from naiad.observability.ledger import StatsLedger
 from naiad.observability.metrics import MetricsRoute, build_registry
 from naiad.observability.tracing import TracingLayer, load_tracer
@@ -28,6 +30,7 @@ from naiad.rollout.layer import RolloutLayer
 from naiad.rollout.metrics import RolloutCollector
 from naiad.rollout.store import DEFAULT_STATE_DIRNAME, StateStore
 from naiad.security.server_security import SecurityOptions, ServerSecurity
+from naiad.shm.system import SystemSharedMemory
 from naiad.streams.front_end import StreamFrontEnd
 from naiad.streams.metrics import StreamMetrics
 from naiad.streams.spec import StreamSpec
@@ -79,6 +82,12 @@ class ServerOptions:
     rollout_state_dir: str | None = None
     """Where running rollouts keep their state across restarts; None: `.naiad-rollout` in the
     model repository."""
+    cache_bytes: int = 0
+    """The response cache's cap, shared by every model with response_cache enabled; 0: none."""
+    allow_client_shm: bool = False
+    """Clients may register system shared memory regions (/dev/shm objects) and place tensors
+    in them, over gRPC and HTTP alike. Off by default: a caller could then map any shared
+    memory object of the server's user."""
 
 
 class NaiadServer:
@@ -103,7 +112,8 @@ class NaiadServer:
             Path(options.model_repository) / DEFAULT_STATE_DIRNAME
         )
         self.rollouts = RolloutBook(store=StateStore(Path(state_dir)))
-        ensembles = EnsembleFactory(load_served_model)
+        self.cache = ResponseCache(options.cache_bytes) if options.cache_bytes > 0 else None
+        ensembles = EnsembleFactory(functools.partial(load_served_model, cache=self.cache))
         factory = self.ledger.timed(ensembles) if self.ledger else ensembles
         self.repository = ModelRepository(
             options.model_repository,
@@ -121,6 +131,7 @@ class NaiadServer:
         rollout = functools.partial(RolloutLayer, book=self.rollouts)
         layers = [*_layers(options), *self.security.layers(), rollout]
         self.engine: InferenceEngine = compose(self.core, layers)
+        self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
@@ -132,13 +143,18 @@ class NaiadServer:
                 max_streams_per_connection=(
                     options.security.max_streams_per_connection or MAX_STREAMS_PER_CONNECTION
                 ),
+                shared_memory=self.shared_memory,
             )
         ]
         if options.http_port is not None:
             host = options.http_host or options.grpc_host
             admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
             api = RestApi(
-                self.engine, self.security.guard, options.max_message_bytes, rollout=admin
+                self.engine,
+                self.security.guard,
+                options.max_message_bytes,
+                rollout=admin,
+                shared_memory=self.shared_memory,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
@@ -149,6 +165,8 @@ class NaiadServer:
         registry = build_registry(self.repository, self.ledger) if self.ledger else None
         if registry is not None:
             registry.register(RolloutCollector(self.rollouts))
+            if self.cache is not None:
+                registry.register(CacheCollector(self.cache))
         stream_metrics = StreamMetrics(registry) if options.streams else None
         for number, spec in enumerate(options.streams):
             assert stream_metrics is not None
@@ -188,6 +206,8 @@ class NaiadServer:
         for front in self.front_ends:
             await front.stop(self.options.grace_s)
         await asyncio.to_thread(self.repository.stop)
+        if self.shared_memory is not None:
+            self.shared_memory.unregister()  # unmaps every region
         self.rollouts.save()  # canary progress as it stood at the stop
 
     async def run_until_signalled(self, on_ready: object = None) -> None:

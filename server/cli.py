@@ -47,6 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         security=security,
         streams=tuple(args.stream),
         rollout_state_dir=args.rollout_state_dir,
+        cache_bytes=args.cache_bytes,
+        allow_client_shm=args.allow_client_shm,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -82,6 +84,13 @@ def _quantize(args: argparse.Namespace) -> int:
     from naiad.quantize import run
 
     return run(args)
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
 
 
 def _add_log_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -184,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="model files one RepositoryModelLoad may upload, all together (default 1 GiB)",
     )
     serve.add_argument("--grace-s", type=float, default=30.0, help="shutdown grace period")
+    serve.add_argument(
+        "--cache-bytes",
+        type=_non_negative,
+        default=0,
+        help="the response cache's size, shared by the models with response_cache { enable: true }"
+        " (least recently used answers go first; default 0: no cache)",
+    )
+    serve.add_argument(
+        "--allow-client-shm",
+        action="store_true",
+        help="let clients register system shared memory regions (/dev/shm) and place input and"
+        " output tensors there, as Triton's --allow-client-shm (default off: any caller could"
+        " map any shared memory object of the server's user)",
+    )
     serve.add_argument(
         "--event-loop",
         choices=event_loop.KINDS,

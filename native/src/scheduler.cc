@@ -245,6 +245,18 @@ void Scheduler::finish_batch(uint64_t batch_id, const BatchOutcome& outcome) {
   in_flight_.erase(found);
 }
 
+void Scheduler::record_cache_hit(int64_t lookup_ns) {
+  if (lookup_ns < 0) throw std::invalid_argument("record_cache_hit: negative duration");
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.record_cache_hit(lookup_ns);
+}
+
+void Scheduler::record_cache_miss(int64_t lookup_ns) {
+  if (lookup_ns < 0) throw std::invalid_argument("record_cache_miss: negative duration");
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.record_cache_miss(lookup_ns);
+}
+
 void Scheduler::record_failure(FailureReason reason, uint64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.record_failure(reason, count, 0);

@@ -53,6 +53,15 @@ void StatsRecorder::record_failure(FailureReason reason, uint64_t count, int64_t
   }
 }
 
+void StatsRecorder::record_cache_hit(int64_t lookup_ns) {
+  totals_.cache_hit.add(1, lookup_ns);
+  totals_.success.add(1, lookup_ns);
+  totals_.queue.add(1, 0);
+  totals_.request_duration_us.observe(static_cast<double>(lookup_ns > 0 ? lookup_ns : 0) / 1e3);
+}
+
+void StatsRecorder::record_cache_miss(int64_t lookup_ns) { totals_.cache_miss.add(1, lookup_ns); }
+
 void StatsRecorder::record_success(uint32_t rows, const std::vector<int64_t>& request_ns,
                                    int64_t compute_input_ns, int64_t compute_infer_ns,
                                    int64_t compute_output_ns) {

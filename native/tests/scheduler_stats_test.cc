@@ -1,5 +1,7 @@
 // Counters, per-size batch statistics and histograms.
 
+#include <stdexcept>
+
 #include "test_framework.h"
 #include "test_util.h"
 
@@ -167,4 +169,31 @@ TEST(Stats, ValuesAboveTheLastBoundGoToTheOverflowBucket) {
   EXPECT_EQ(histogram.counts.front(), uint64_t{1});
   EXPECT_EQ(histogram.counts.back(), uint64_t{1});
   EXPECT_EQ(histogram.count, uint64_t{2});
+}
+
+TEST(Stats, CacheHitsCountAsSuccessesThatNeverRan) {
+  ManualScheduler s(batching(4, 0));
+  s.scheduler.record_cache_miss(700);
+  s.scheduler.record_cache_hit(300);
+  s.scheduler.record_cache_hit(500);
+  const naiad::SchedulerStats stats = s.scheduler.stats();
+  EXPECT_EQ(stats.cache_hit.count, uint64_t{2});
+  EXPECT_EQ(stats.cache_hit.ns, uint64_t{800});
+  EXPECT_EQ(stats.cache_miss.count, uint64_t{1});
+  EXPECT_EQ(stats.cache_miss.ns, uint64_t{700});
+  EXPECT_EQ(stats.success.count, uint64_t{2});
+  EXPECT_EQ(stats.success.ns, uint64_t{800});
+  EXPECT_EQ(stats.queue.count, uint64_t{2});
+  EXPECT_EQ(stats.queue.ns, uint64_t{0});
+  EXPECT_EQ(stats.compute_infer.count, uint64_t{0});
+  EXPECT_EQ(stats.inference_count, uint64_t{0});
+  EXPECT_EQ(stats.execution_count, uint64_t{0});
+  EXPECT_EQ(stats.request_duration_us.count, uint64_t{2});
+}
+
+TEST(Stats, NegativeCacheDurationsAreRefused) {
+  ManualScheduler s(batching(4, 0));
+  EXPECT_THROW(s.scheduler.record_cache_hit(-1), std::invalid_argument);
+  EXPECT_THROW(s.scheduler.record_cache_miss(-1), std::invalid_argument);
+  EXPECT_EQ(s.scheduler.stats().cache_hit.count, uint64_t{0});
 }

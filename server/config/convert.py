@@ -62,6 +62,7 @@ def build_settings(
         instance_groups=instance_groups(config, problems),
         execution=execution_options(config, files, problems),
         warmup=warmup_samples(config, files, problems),
+        response_cache=config.response_cache.enable,
     )
     problems.raise_if_any()
     return settings

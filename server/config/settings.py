@@ -205,6 +205,8 @@ class ModelSettings:
     """Samples every instance runs before the version is ready."""
     platform: str = "onnxruntime_onnx"
     """What ModelMetadata reports: "onnxruntime_onnx", or "ensemble" (naiad.ensemble)."""
+    response_cache: bool = False
+    """Config response_cache.enable: answers may come from the server's response cache."""
 
     @property
     def batches(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from naiad.config.settings import ModelSettings
+from naiad.engine.response_cache import ResponseCache
 from naiad.engine.served_model import ServedModel
 from naiad.runtime.instances import effective_instance_groups, plan_instances
 from naiad.runtime.onnx import gpu_status, load_instances
@@ -25,8 +26,23 @@ def gpu_available() -> bool:
     return status.count > 0
 
 
-def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelConfig) -> ServedModel:
-    """Loads every instance of one model version; ready to serve when this returns."""
+def load_served_model(
+    settings: ModelSettings,
+    config: model_config_pb2.ModelConfig,
+    cache: ResponseCache | None = None,
+) -> ServedModel:
+    """Loads every instance of one model version; ready to serve when this returns.
+
+    `cache`: the server's response cache (--cache-bytes), used when the config enables it; a
+    model that enables it on a server without one serves uncached, with a warning.
+    """
+    if settings.response_cache and cache is None:
+        log.warning(
+            "model '%s' version %d enables response_cache but the server has no cache"
+            " (start it with --cache-bytes N): serving uncached",
+            settings.name,
+            settings.version,
+        )
     plans = plan_instances(settings, cpu_budget())
     instances = load_instances(settings, plans)
     try:
@@ -50,4 +66,4 @@ def load_served_model(settings: ModelSettings, config: model_config_pb2.ModelCon
         effective.instance_group.add(
             name=group.name, count=group.count, kind=group.kind.value, gpus=list(group.gpus)
         )
-    return ServedModel(settings, effective, instances, run_cost_ns=cost_ns)
+    return ServedModel(settings, effective, instances, run_cost_ns=cost_ns, cache=cache)

@@ -20,6 +20,7 @@ from naiad.engine.delivery import deliver, inbox_for
 from naiad.engine.execution import Clock, InlineExecution, ThreadedExecution
 from naiad.engine.pending import Pending, PendingTable
 from naiad.engine.request import InferRequest, InferResponse
+from naiad.engine.response_cache import ResponseCache, cacheable, request_key
 from naiad.engine.validation import admit
 from naiad.errors import InvalidArgument, Unavailable
 from naiad.native import (
@@ -53,12 +54,16 @@ class ServedModel:
         *,
         run_cost_ns: int | None = None,
         clock: Clock | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         """`run_cost_ns`: the measured cost of a batch-1 run; below INLINE_BELOW_NS batches
         run inline on the event loop, otherwise (or when unknown) on one thread per instance.
-        `clock`: the scheduler's clock (a ManualClock in tests)."""
+        `clock`: the scheduler's clock (a ManualClock in tests). `cache`: the server's response
+        cache, used when the settings enable it."""
         self.settings = settings
         self.config = config
+        self._cache = cache if settings.response_cache else None
+        self._cache_scope = self._cache.new_scope() if self._cache is not None else 0
         clock = clock or SteadyClock()
         self._scheduler = Scheduler(
             scheduler_options(settings.batching, settings.max_batch_size), clock
@@ -94,6 +99,19 @@ class ServedModel:
             raise
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InferResponse] = loop.create_future()
+        cache_key, lookup_ns = b"", 0
+        if self._cache is not None and cacheable(request):
+            started_ns = time.perf_counter_ns()
+            cache_key = request_key(self._cache_scope, request, self.settings.version)
+            outputs = self._cache.get(cache_key)
+            if outputs is not None:
+                version = str(self.settings.version)
+                future.set_result(
+                    InferResponse(self.settings.name, version, request.id, list(outputs))
+                )
+                self._scheduler.record_cache_hit(time.perf_counter_ns() - started_ns)
+                return future
+            lookup_ns = time.perf_counter_ns() - started_ns
         pending = Pending(admission, request.id, future, inbox_for(loop), time.perf_counter_ns())
         task_id = self._table.add(pending)
         try:
@@ -115,6 +133,8 @@ class ServedModel:
                 )
             raise Unavailable(f"model '{self.settings.name}' is unloading")
         future.add_done_callback(lambda f: self._forget_if_cancelled(f, task_id))
+        if cache_key:
+            future.add_done_callback(lambda f: self._remember(f, cache_key, lookup_ns))
         self._execution.after_enqueue(loop)
         return future
 
@@ -133,6 +153,16 @@ class ServedModel:
         self._scheduler.close()
         self._execution.stop()
         self._timeouts.join()
+        if self._cache is not None:
+            self._cache.drop_scope(self._cache_scope)
+
+    def _remember(self, future: asyncio.Future[InferResponse], key: bytes, lookup_ns: int) -> None:
+        """Counts the miss once its answer is in, and stores the answer if it succeeded."""
+        assert self._cache is not None
+        started_ns = time.perf_counter_ns()
+        if not future.cancelled() and future.exception() is None:
+            self._cache.put(key, self._cache_scope, future.result().outputs)
+        self._scheduler.record_cache_miss(lookup_ns + time.perf_counter_ns() - started_ns)
 
     def _forget_if_cancelled(self, future: asyncio.Future[InferResponse], task_id: int) -> None:
         if future.cancelled() and self._scheduler.cancel(task_id):

@@ -37,6 +37,14 @@ _TRITON_COUNTERS = (
      "Cumulative compute inference duration, in microseconds"),
     ("nv_inference_compute_output_duration_us", "compute_output_ns", 1000,
      "Cumulative compute output duration, in microseconds"),
+    ("nv_cache_num_hits_per_model", "cache_hit_count", 1,
+     "Number of requests answered from the response cache"),
+    ("nv_cache_num_misses_per_model", "cache_miss_count", 1,
+     "Number of requests of a cached model that missed the response cache"),
+    ("nv_cache_hit_duration_per_model", "cache_hit_ns", 1000,
+     "Cumulative time of response cache lookups that hit (and copying out), in microseconds"),
+    ("nv_cache_miss_duration_per_model", "cache_miss_ns", 1000,
+     "Cumulative time of response cache lookups that missed (and inserting), in microseconds"),
 )  # fmt: skip
 
 FAILURE_REASONS = (

@@ -22,7 +22,7 @@ COUNTERS = (
     "compute_input_count", "compute_input_ns", "compute_infer_count", "compute_infer_ns",
     "compute_output_count", "compute_output_ns", "inference_count", "execution_count",
     "rejected_count", "canceled_count", "backend_failure_count", "other_failure_count",
-    "timed_out_count",
+    "timed_out_count", "cache_hit_count", "cache_hit_ns", "cache_miss_count", "cache_miss_ns",
 )  # fmt: skip
 """Cumulative Stats fields: summed across generations."""
 

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from naiad.engine.protocol import InferenceEngine
 from naiad.security.guard import Guard
+from naiad.shm.system import SystemSharedMemory
 from naiad.transport.service import InferenceService
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -106,7 +107,10 @@ class GrpcFrontEnd:
         tls: ServerTls | None = None,
         max_streams_per_connection: int | None = MAX_STREAMS_PER_CONNECTION,
         connections: ConnectionPolicy = ConnectionPolicy(),
+        shared_memory: SystemSharedMemory | None = None,
     ) -> None:
+        """`shared_memory`: the regions clients register (None: shared memory RPCs and tensor
+        placements answer UNIMPLEMENTED)."""
         if max_streams_per_connection is not None and max_streams_per_connection < 1:
             raise ValueError(
                 f"max_streams_per_connection must be at least 1, not {max_streams_per_connection}"
@@ -116,6 +120,7 @@ class GrpcFrontEnd:
         self._max_streams = max_streams_per_connection
         self._connections = connections
         self._guard = guard
+        self._shared_memory = shared_memory
         self._max_message_bytes = max_message_bytes
         self._interceptors = list(interceptors)
         self.host = host
@@ -134,7 +139,7 @@ class GrpcFrontEnd:
             interceptors=self._interceptors,
             options=self._options(),
         )
-        service = InferenceService(self._engine, self._guard)
+        service = InferenceService(self._engine, self._guard, self._shared_memory)
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         address = f"{self.host}:{self.port}"

@@ -39,8 +39,8 @@ def model_statistics(name: str, version: int, stats: Stats) -> pb.ModelStatistic
         compute_input=_duration(stats.compute_input_count, stats.compute_input_ns),
         compute_infer=_duration(stats.compute_infer_count, stats.compute_infer_ns),
         compute_output=_duration(stats.compute_output_count, stats.compute_output_ns),
-        cache_hit=_duration(0, 0),
-        cache_miss=_duration(0, 0),
+        cache_hit=_duration(stats.cache_hit_count, stats.cache_hit_ns),
+        cache_miss=_duration(stats.cache_miss_count, stats.cache_miss_ns),
     )
     batches = [
         pb.InferBatchStatistics(

@@ -11,15 +11,17 @@ import naiad
 from naiad.engine.context import CallContext
 from naiad.engine.protocol import InferenceEngine, StreamAnswer
 from naiad.engine.request import InferRequest
-from naiad.errors import InvalidArgument, NaiadError, error_text
+from naiad.errors import InvalidArgument, NaiadError, Unimplemented, error_text
 from naiad.observability import logs
 from naiad.security.authorization import check_admin
 from naiad.security.guard import Guard
 from naiad.security.rate_limit import ANONYMOUS
-from naiad.security.scopes import ADMIN, SERVER_WIDE
+from naiad.security.scopes import ADMIN, INFER, SERVER_WIDE
+from naiad.shm.system import SystemSharedMemory
 from naiad.transport.call_context import CallContexts
-from naiad.transport.infer_codec import decode_request, encode_response
+from naiad.transport.infer_codec import decode_request, encode_response, output_placements
 from naiad.transport.model_codec import model_metadata, model_statistics
+from naiad.transport.shm_tensors import Placement, SharedMemoryTensors
 from naiad.transport.status import STATUS, unary
 from naiad.transport.stream_codec import encode_stream_answer
 from naiad_protocol import grpc_service_pb2 as pb
@@ -34,6 +36,13 @@ EXTENSIONS = (
     "binary_tensor_data",
     "logging",
 )
+SHARED_MEMORY_EXTENSION = "system_shared_memory"
+
+
+def extensions(shared_memory: SystemSharedMemory | None) -> list[str]:
+    """What ServerMetadata lists: system_shared_memory only when regions can be registered."""
+    return [*EXTENSIONS, SHARED_MEMORY_EXTENSION] if shared_memory is not None else [*EXTENSIONS]
+
 
 log = logging.getLogger("naiad.transport")
 
@@ -42,11 +51,19 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     """Every handler builds its call's CallContext first (authenticating it when the guard
     has an authenticator); the engine's layers authorize it."""
 
-    def __init__(self, engine: InferenceEngine, guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        guard: Guard | None = None,
+        shared_memory: SystemSharedMemory | None = None,
+    ) -> None:
         self._engine = engine
         self._guard = guard or Guard()
         self._calls = CallContexts(self._guard.authenticator)
         self._limits = self._guard.tensor_limits
+        self._regions = shared_memory
+        self._shm = SharedMemoryTensors(shared_memory)
+        self._extensions = extensions(shared_memory)
 
     def _health_check(self, context: grpc.aio.ServicerContext) -> None:
         if not self._guard.open_health:
@@ -73,7 +90,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def ServerMetadata(self, request, context):  # type: ignore[no-untyped-def]
         self._calls.caller(context)  # any authenticated caller may read it
         return pb.ServerMetadataResponse(
-            name="naiad", version=naiad.__version__, extensions=EXTENSIONS
+            name="naiad", version=naiad.__version__, extensions=self._extensions
         )
 
     @unary
@@ -133,8 +150,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     @unary
     async def ModelInfer(self, request, context):  # type: ignore[no-untyped-def]
         call = self._calls.unary(context)
-        response = await self._engine.submit(decode_request(request, self._limits), call)
-        return encode_response(response)
+        decoded = decode_request(request, self._limits, self._shm)
+        placed = output_placements(request, self._shm)
+        response = await self._engine.submit(decoded, call)
+        if placed:
+            self._shm.write_outputs(response, placed)
+        return encode_response(response, placed=placed)
 
     async def ModelStreamInfer(
         self, requests: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
@@ -155,13 +176,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         context: grpc.aio.ServicerContext,
         per_request: Callable[[pb.ModelInferRequest], CallContext],
     ) -> None:
-        limits = self._limits
+        limits, shm = self._limits, self._shm
 
         def decode(message: pb.ModelInferRequest) -> InferRequest:
-            return decode_request(message, limits)
+            output_placements(message, shm)  # a bad output placement fails before running
+            return decode_request(message, limits, shm)
 
         async def send(answer: StreamAnswer[pb.ModelInferRequest]) -> None:
-            await context.write(encode_stream_answer(answer))
+            await context.write(encode_stream_answer(*_write_placed(answer, shm)))
 
         try:
             await self._engine.stream(requests, decode, per_request, send)
@@ -169,17 +191,54 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             log.exception("stream failed")
             await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))
 
+    @unary
     async def SystemSharedMemoryStatus(self, request, context):  # type: ignore[no-untyped-def]
-        await _unimplemented(context, "system shared memory")
+        regions = self._shared_memory(context)
+        response = pb.SystemSharedMemoryStatusResponse()
+        for status in regions.status(request.name):
+            response.regions[status.name].CopyFrom(
+                pb.SystemSharedMemoryStatusResponse.RegionStatus(
+                    name=status.name,
+                    key=status.key,
+                    offset=status.offset,
+                    byte_size=status.byte_size,
+                )
+            )
+        return response
 
-    SystemSharedMemoryRegister = SystemSharedMemoryStatus
-    SystemSharedMemoryUnregister = SystemSharedMemoryStatus
+    @unary
+    async def SystemSharedMemoryRegister(self, request, context):  # type: ignore[no-untyped-def]
+        regions = self._shared_memory(context)
+        regions.register(request.name, request.key, request.offset, request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    @unary
+    async def SystemSharedMemoryUnregister(self, request, context):  # type: ignore[no-untyped-def]
+        self._shared_memory(context).unregister(request.name)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    def _shared_memory(self, context: grpc.aio.ServicerContext) -> SystemSharedMemory:
+        """The registry, once the caller may use it (anyone who may infer on some model)."""
+        self._guard.policy.check_any(self._calls.unary(context), INFER)
+        if self._regions is None:
+            raise Unimplemented("system shared memory is turned off on this server")
+        return self._regions
 
     async def CudaSharedMemoryStatus(self, request, context):  # type: ignore[no-untyped-def]
-        await _unimplemented(context, "CUDA shared memory")
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "CUDA shared memory is not supported by naiad (use system shared memory)",
+        )
 
     CudaSharedMemoryRegister = CudaSharedMemoryStatus
-    CudaSharedMemoryUnregister = CudaSharedMemoryStatus
+
+    @unary
+    async def CudaSharedMemoryUnregister(self, request, context):  # type: ignore[no-untyped-def]
+        # No CUDA region can ever be registered, so there is none to unregister: the call
+        # succeeds, as unregistering an unknown region does in Triton. perf_analyzer's
+        # clean-up after --shared-memory system unregisters both kinds and fails otherwise.
+        self._calls.unary(context)
+        return pb.CudaSharedMemoryUnregisterResponse()
 
     async def TraceSetting(self, request, context):  # type: ignore[no-untyped-def]
         await _unimplemented(context, "trace settings")
@@ -193,6 +252,21 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             self._guard.policy.check(call, ADMIN, SERVER_WIDE)  # reading them: no audit line
         config = logs.update(_log_setting_values(request))
         return _log_settings_response(config)
+
+
+def _write_placed(
+    answer: StreamAnswer[pb.ModelInferRequest], shm: SharedMemoryTensors
+) -> tuple[StreamAnswer[pb.ModelInferRequest], dict[str, Placement]]:
+    """Writes the answer's shared memory outputs; the answer becomes the error when that fails."""
+    if answer.response is None:
+        return answer, {}
+    placed = output_placements(answer.message, shm)
+    if placed:
+        try:
+            shm.write_outputs(answer.response, placed)
+        except NaiadError as exc:
+            return StreamAnswer(answer.message, None, exc), {}
+    return answer, placed
 
 
 def _who(call: CallContext) -> str:

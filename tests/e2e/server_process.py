@@ -41,13 +41,20 @@ class ServerProcess:
         """host:port of the HTTP/REST front end, the form tritonclient.http takes."""
         return self.address("http")
 
-    def metric(self, name: str, model: str) -> float:
-        """One series of the server's Prometheus metrics for `model` (0 when absent)."""
+    def metric(self, name: str, model: str | None = None, version: str | None = None) -> float:
+        """One series of the server's Prometheus metrics for `model` (and `version`), or the
+        unlabelled series when `model` is None; 0 when absent."""
         address = self.address("metrics")
         with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
             text = reply.read().decode()
         for line in text.splitlines():
-            if line.startswith(name + "{") and f'model="{model}"' in line:
+            if model is None:
+                if line.startswith(name + " "):
+                    return float(line.rsplit(" ", 1)[1])
+                continue
+            if not line.startswith(name + "{") or f'model="{model}"' not in line:
+                continue
+            if version is None or f'version="{version}"' in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 

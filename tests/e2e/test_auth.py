@@ -14,9 +14,12 @@ import jwt
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+import tritonclient.utils.shared_memory as shm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import status_of, tensor, wait_until
 from modelgen import mlp, write_repository
+from tritonclient.utils import InferenceServerException
 
 INFER_FRAUD = "naiad_infer-fraud-secret"
 ADMIN = "naiad_admin-secret"
@@ -278,3 +281,33 @@ def test_authorized_callers_are_served_during_an_unauthorized_flood(serve, repo,
                 attacker.join()
     assert flood_codes == {"UNAUTHENTICATED", "PERMISSION_DENIED"}
     assert flooded[0] > 100
+
+
+def test_shared_memory_regions_need_a_caller_who_may_infer(serve, repo, keys) -> None:
+    handle = shm.create_shared_memory_region("naiad-auth-region", "/naiad-auth-region", 64)
+    args = ("--api-keys", str(keys), "--allow-client-shm")
+    try:
+        with serve(repo, *args) as server, grpcclient.InferenceServerClient(server.url) as client:
+
+            def register(headers: dict[str, str] | None) -> None:
+                client.register_system_shared_memory("r", "/naiad-auth-region", 64, headers=headers)
+
+            assert status_of(lambda: register(None))[0] == "UNAUTHENTICATED"
+            assert status_of(lambda: register(bearer(STATS_A)))[0] == "PERMISSION_DENIED"
+            assert status_of(
+                lambda: client.get_system_shared_memory_status(headers=bearer(STATS_A))
+            )[0] == ("PERMISSION_DENIED")
+            register(bearer(INFER_FRAUD))  # infer on some model is enough
+            listed = client.get_system_shared_memory_status(headers=bearer(INFER_FRAUD))
+            assert list(listed.regions) == ["r"]
+            http = httpclient.InferenceServerClient(server.http_url)
+            try:
+                with pytest.raises(InferenceServerException) as refused:
+                    http.unregister_system_shared_memory(headers=bearer(STATS_A))
+                assert refused.value.status() == "403"
+                http.unregister_system_shared_memory(headers=bearer(INFER_FRAUD))
+            finally:
+                http.close()
+            assert not client.get_system_shared_memory_status(headers=bearer(ADMIN)).regions
+    finally:
+        shm.destroy_shared_memory_region(handle)

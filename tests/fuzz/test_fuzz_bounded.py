@@ -26,6 +26,7 @@ TARGETS = {
     "config_text",
     "config_json",
     "native_scheduler",
+    "shared_memory",
 }
 
 pytestmark = pytest.mark.skipif(

@@ -123,6 +123,11 @@ class Scheduler {
   // a negative duration.
   void finish_batch(uint64_t batch_id, const BatchOutcome& outcome);
 
+  // Counts a request answered from the response cache (never enqueued), or one that missed it;
+  // see SchedulerStats::cache_hit. Throws std::invalid_argument for a negative duration.
+  void record_cache_hit(int64_t lookup_ns);
+  void record_cache_miss(int64_t lookup_ns);
+
   // Counts `count` requests that failed outside the scheduler (e.g. validation before enqueue).
   void record_failure(FailureReason reason, uint64_t count = 1);
 

@@ -65,6 +65,11 @@ struct SchedulerStats {
   StatDuration compute_input;  // per successful request, its batch's durations
   StatDuration compute_infer;
   StatDuration compute_output;
+  // Requests answered from the response cache (ns: lookup and copy-out), and requests that missed
+  // it (ns: lookup and insert of the computed answer). A hit also counts in success and queue (with
+  // no wait), never in compute, inference_count or execution_count, as Triton counts them.
+  StatDuration cache_hit;
+  StatDuration cache_miss;
   uint64_t inference_count = 0;  // rows of successful requests
   uint64_t execution_count = 0;  // successful batches
   int64_t last_inference_ms = 0;  // system_clock ms since the epoch at the last finish_batch, or 0
@@ -99,6 +104,11 @@ class StatsRecorder {
   void record_success(uint32_t rows, const std::vector<int64_t>& request_ns,
                       int64_t compute_input_ns, int64_t compute_infer_ns,
                       int64_t compute_output_ns);
+
+  // A request was answered from the response cache; `lookup_ns` covered its lookup and copy-out.
+  void record_cache_hit(int64_t lookup_ns);
+  // A request missed the response cache; `lookup_ns` covered its lookup and the answer's insert.
+  void record_cache_miss(int64_t lookup_ns);
 
   void set_last_inference_ms(int64_t ms) { totals_.last_inference_ms = ms; }
 

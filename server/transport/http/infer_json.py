@@ -21,13 +21,17 @@ from naiad.datatypes import DataType, from_wire
 from naiad.engine.request import InferInput, InferRequest, InferResponse, ParameterValue
 from naiad.errors import InvalidArgument, Unimplemented
 from naiad.limits import DEFAULT_LIMITS, TensorLimits
+from naiad.transport.shm_tensors import (
+    NO_SHARED_MEMORY,
+    Placement,
+    SharedMemoryTensors,
+)
 from naiad.transport.tensor_codec import element_count, from_raw, to_raw
 
 HEADER_LENGTH = "inference-header-content-length"
 BINARY_DATA_SIZE = "binary_data_size"
 BINARY_DATA = "binary_data"
 BINARY_DATA_OUTPUT = "binary_data_output"
-_SHARED_MEMORY_KEYS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 _TRANSPORT_PARAMETERS = frozenset({BINARY_DATA_OUTPUT})
 """Request parameters that shape the HTTP answer, not the inference."""
 
@@ -38,6 +42,8 @@ class OutputForm:
 
     binary_default: bool = False
     binary: dict[str, bool] = field(default_factory=dict)
+    placed: dict[str, Placement] = field(default_factory=dict)
+    """Outputs the request asked to be written into shared memory, by name."""
 
     def is_binary(self, name: str) -> bool:
         return self.binary.get(name, self.binary_default)
@@ -49,8 +55,10 @@ def decode_request(
     model_name: str,
     model_version: str,
     limits: TensorLimits = DEFAULT_LIMITS,
+    shm: SharedMemoryTensors = NO_SHARED_MEMORY,
 ) -> tuple[InferRequest, OutputForm]:
-    """The request in `body`; raises InvalidArgument (or TooLarge) for anything malformed."""
+    """The request in `body`; raises InvalidArgument (or TooLarge) for anything malformed.
+    Inputs placed in shared memory are read from their regions through `shm`."""
     json_part, binary = _split(body, header_length)
     try:
         header = json.loads(json_part)
@@ -71,7 +79,7 @@ def decode_request(
     inputs: list[InferInput] = []
     offset = 0
     for raw in raw_inputs:
-        tensor, offset = _input(raw, binary, offset, limits)
+        tensor, offset = _input(raw, binary, offset, limits, shm)
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidArgument(
@@ -79,7 +87,7 @@ def decode_request(
             " claims (check each input's binary_data_size)"
         )
     classification: dict[str, ParameterValue] = {}
-    requested = _outputs(header.get("outputs"), form, classification)
+    requested = _outputs(header.get("outputs"), form, shm, classification)
     request = InferRequest(
         model_name, model_version, request_id, inputs, requested, parameters, classification
     )
@@ -98,7 +106,11 @@ def encode_response(response: InferResponse, form: OutputForm) -> tuple[bytes, i
             "datatype": dtype.wire,
             "shape": list(output.data.shape),
         }
-        if form.is_binary(output.name):
+        if output.name in form.placed:
+            # Already in its region. No parameters, as Triton: its C++ client takes parameters
+            # on an output to mean binary data and then needs binary_data_size.
+            pass
+        elif form.is_binary(output.name):
             raw = to_raw(dtype, output.data)
             entry["parameters"] = {BINARY_DATA_SIZE: len(raw)}
             binary.append(raw)
@@ -151,7 +163,7 @@ def _flag(parameters: dict[str, ParameterValue], key: str, where: str) -> bool:
 
 
 def _input(
-    raw: object, binary: memoryview, offset: int, limits: TensorLimits
+    raw: object, binary: memoryview, offset: int, limits: TensorLimits, shm: SharedMemoryTensors
 ) -> tuple[InferInput, int]:
     if not isinstance(raw, dict):
         raise InvalidArgument("each input must be a JSON object")
@@ -169,10 +181,14 @@ def _input(
         raise InvalidArgument(f"input '{name}' needs a 'shape' list of integers")
     shape = tuple(shape_list)
     parameters = _parameters(raw.get("parameters"), f"input '{name}'")
-    for key in _SHARED_MEMORY_KEYS:
-        if key in parameters:
-            raise Unimplemented(f"input '{name}': shared memory is not supported")
+    where = shm.placement(parameters, f"input '{name}'")
     size = parameters.get(BINARY_DATA_SIZE)
+    if where is not None:
+        if size is not None or "data" in raw:
+            raise InvalidArgument(f"input '{name}' has both data and shared memory")
+        return InferInput(
+            name, dtype, shape, shm.read_input(name, dtype, shape, where, limits)
+        ), offset
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidArgument(f"input '{name}': binary_data_size must be a whole number")
@@ -274,7 +290,10 @@ def _bytes_from_json(name: str, shape: tuple[int, ...], count: int, data: list) 
 
 
 def _outputs(
-    raw: object, form: OutputForm, classification: dict[str, ParameterValue]
+    raw: object,
+    form: OutputForm,
+    shm: SharedMemoryTensors,
+    classification: dict[str, ParameterValue],
 ) -> list[str] | None:
     if raw is None:
         return None
@@ -286,9 +305,7 @@ def _outputs(
             raise InvalidArgument("each requested output needs a 'name' string")
         name = item["name"]
         parameters = _parameters(item.get("parameters"), f"output '{name}'")
-        for key in _SHARED_MEMORY_KEYS:
-            if key in parameters:
-                raise Unimplemented(f"output '{name}': shared memory is not supported")
+        form.placed.update(shm.output_placements([(name, parameters)]))
         if "classification" in parameters:
             classification[name] = parameters["classification"]
         if BINARY_DATA in parameters:

@@ -4,8 +4,10 @@ call, encodes.
 Endpoints: GET /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}] and its /ready,
 /config and /stats, /v2/models/stats; POST .../infer, /v2/repository/index,
 /v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json;
-the rollout admin endpoints under /v2/rollout (rollout_routes.py).
-Shared-memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED.
+the rollout admin endpoints under /v2/rollout (rollout_routes.py); the system shared memory
+endpoints under /v2/systemsharedmemory (shm_routes.py) when the server has them. CUDA shared
+memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED (except a
+CUDA unregister, which succeeds: no CUDA region exists).
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ from naiad.transport.http.messages import JSON, HttpRequest, HttpResponse
 from naiad.transport.http.proto_json import to_json
 from naiad.transport.http.status import error_body, error_response
 from naiad.transport.model_codec import model_metadata, model_statistics
-from naiad.transport.service import EXTENSIONS
+from naiad.transport.service import extensions
+from naiad.transport.shm_tensors import SharedMemoryTensors
 
 if TYPE_CHECKING:
     from naiad.rollout.admin import RolloutAdmin
+    from naiad.shm.system import SystemSharedMemory
     from naiad.transport.http.rollout_routes import RolloutRoutes
+    from naiad.transport.http.shm_routes import SharedMemoryRoutes
+
+SHM_PREFIX = "/v2/systemsharedmemory"
 
 log = logging.getLogger("naiad.http")
 
@@ -52,6 +59,7 @@ _UNSUPPORTED_NAMES = {
     "cudasharedmemory": "CUDA shared memory",
     "trace": "trace settings",
 }
+_CUDA_UNREGISTER = re.compile(r"^/v2/cudasharedmemory(?:/region/[^/]+)?/unregister$")
 _OK = HttpResponse(HTTPStatus.OK)
 _NOT_READY = HttpResponse(HTTPStatus.BAD_REQUEST)
 _COMPRESS_AT_BYTES = 1024
@@ -73,8 +81,11 @@ class RestApi:
         guard: Guard,
         max_body_bytes: int,
         rollout: RolloutAdmin | None = None,
+        shared_memory: SystemSharedMemory | None = None,
     ) -> None:
-        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it."""
+        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it.
+        `shared_memory`: serve the system shared memory endpoints (shm_routes.py) over it and
+        read and write tensors placed in its regions."""
         self._engine = engine
         self._guard = guard
         self._max_body_bytes = max_body_bytes
@@ -84,6 +95,13 @@ class RestApi:
             from naiad.transport.http.rollout_routes import RolloutRoutes
 
             self._rollout = RolloutRoutes(rollout, guard.policy)
+        self._shm = SharedMemoryTensors(shared_memory)
+        self._extensions = extensions(shared_memory)
+        self._shm_routes: SharedMemoryRoutes | None = None
+        if shared_memory is not None:
+            from naiad.transport.http.shm_routes import SharedMemoryRoutes
+
+            self._shm_routes = SharedMemoryRoutes(shared_memory, guard.policy)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
@@ -131,7 +149,7 @@ class RestApi:
             _allow(method, "GET")
             self._context(request)  # any authenticated caller may read it
             return _json(
-                {"name": "naiad", "version": naiad.__version__, "extensions": list(EXTENSIONS)}
+                {"name": "naiad", "version": naiad.__version__, "extensions": self._extensions}
             )
         if path == "/v2/models/stats":
             _allow(method, "GET")
@@ -163,6 +181,12 @@ class RestApi:
         if path == "/v2/openapi.json":
             _allow(method, "GET")
             return HttpResponse(HTTPStatus.OK, self._openapi_document(), JSON)
+        if self._shm_routes is not None and path.startswith(SHM_PREFIX + "/"):
+            return self._shm_routes(request, self._context(request), self._body(request))
+        if _CUDA_UNREGISTER.match(path):
+            _allow(method, "POST")
+            self._context(request)
+            return _OK  # no CUDA region can exist; see service.CudaSharedMemoryUnregister
         match = _UNSUPPORTED.match(path)
         if match is not None:
             self._context(request)
@@ -175,9 +199,11 @@ class RestApi:
         context = self._context(request)
         body = self._body(request)
         decoded, form = decode_request(
-            body, request.header(HEADER_LENGTH), name, version, self._guard.tensor_limits
+            body, request.header(HEADER_LENGTH), name, version, self._guard.tensor_limits, self._shm
         )
         answer = await self._engine.submit(decoded, context)
+        if form.placed:
+            self._shm.write_outputs(answer, form.placed)
         content, header_length = encode_response(answer, form)
         if header_length is None:
             return HttpResponse(HTTPStatus.OK, content, JSON)

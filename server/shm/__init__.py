@@ -1,0 +1,1 @@
+"""Client-registered shared memory: regions tensors are read from and written to in place."""
