@@ -161,7 +161,9 @@ void bind_scheduler(py::module_& m) {
       .def_readonly("now_ns", &LoadSample::now_ns)
       .def_readonly("num_arrivals", &LoadSample::num_arrivals)
       .def_readonly("num_busy_arrivals", &LoadSample::num_busy_arrivals)
-      .def_readonly("busy_gap_ns", &LoadSample::busy_gap_ns);
+      .def_readonly("busy_gap_ns", &LoadSample::busy_gap_ns)
+      .def_readonly("num_batches", &LoadSample::num_batches)
+      .def_readonly("num_batched_tasks", &LoadSample::num_batched_tasks);
 
   py::class_<BatchTiming>(m, "BatchTiming")
       .def_readonly("delay_us", &BatchTiming::delay_us)

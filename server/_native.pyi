@@ -205,6 +205,12 @@ class LoadSample:
     @property
     def busy_gap_ns(self) -> int:
         """Sum, over those arrivals, of the time since the arrival before each."""
+    @property
+    def num_batches(self) -> int:
+        """Batches handed out."""
+    @property
+    def num_batched_tasks(self) -> int:
+        """Tasks in those batches."""
 
 class BatchTiming:
     """How long a batch that is not full waits (native/include/naiad/batch_planner.h)."""

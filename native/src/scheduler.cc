@@ -144,6 +144,7 @@ bool Scheduler::take_batch_locked(int64_t now_ns, Batch* batch, std::vector<int6
   plan_.tasks.clear();
   notify_if_drained_locked();
   num_in_flight_tasks_ += batch->task_ids.size();
+  load_.batched(batch->task_ids.size());
   in_flight_.emplace(batch->batch_id, InFlightBatch{batch->rows, std::move(*enqueue_ns)});
   return true;
 }

@@ -112,4 +112,6 @@ TEST(LoadMeter, CountsArrivalsThatFindWorkQueuedOrRunningAndTheirGaps) {
   EXPECT_EQ(sample.num_arrivals, uint64_t{4});
   EXPECT_EQ(sample.num_busy_arrivals, uint64_t{2});
   EXPECT_EQ(sample.busy_gap_ns, int64_t{35'000});
+  EXPECT_EQ(sample.num_batches, uint64_t{1});
+  EXPECT_EQ(sample.num_batched_tasks, uint64_t{2});
 }

@@ -5,13 +5,16 @@ window, both bounded by the configured max_queue_delay_us) and counts its arriva
 (Scheduler.load_sample); this module decides the timing from those counts, one window of traffic
 at a time.
 
-- ADAPTIVE (the default). Waiting pays only when requests arrive while one waits. An arrival that
-  finds work outstanding could have joined a waiting batch; one that finds none starts a batch.
-  While fewer than MIN_JOINERS of the first kind come per one of the second, nothing waits: a
-  closed-loop caller at concurrency 1 never adds one (it waits for its answer), whatever its
-  request rate. Otherwise a batch waits up to the configured delay, but closes once JOIN_GAPS
-  mean gaps between such arrivals pass with no new one: sixteen concurrent callers fill a batch
-  and it goes as soon as the last of them is in, not when the delay runs out.
+- ADAPTIVE (the default). Waiting pays only when requests join a batch while it waits. While a
+  version waits, the tasks per batch say how many did; below MIN_JOINERS per batch it stops
+  waiting: a closed-loop caller at concurrency 1 never has company, whatever its request rate.
+  While it does not wait, an arrival that finds work outstanding is one that could have joined,
+  so enough of those turn waiting back on; and since work run inline on the event loop can
+  finish before the next request is even read, it also probes now and then (after
+  PROBE_AFTER_WINDOWS quiet windows, doubling after each probe that found nobody, up to
+  MAX_PROBE_AFTER_WINDOWS) by waiting the configured delay for one window. When waiting, a batch
+  still closes JOIN_GAPS mean gaps between joining arrivals after its newest task: sixteen
+  concurrent callers go as soon as the last of them is in, not when the delay runs out.
 - SLO. The largest head delay whose windowed p99 (queue + compute, the scheduler's own histogram)
   stays within the target: halved when a window's p99 passes it, raised by an eighth of the
   configured delay when a window stays under 90 % of it.
@@ -27,7 +30,9 @@ from naiad.config.settings import BatchingPolicy, DelayMode
 from naiad.native import Histogram, LoadSample, Scheduler
 
 MIN_JOINERS = 0.5
-"""Arrivals that find work outstanding, per arrival that finds none, below which nothing waits."""
+"""Requests joining per batch (or per arrival that found no work outstanding) worth waiting for."""
+PROBE_AFTER_WINDOWS = 4
+MAX_PROBE_AFTER_WINDOWS = 128
 JOIN_GAPS = 3.0
 """A waiting batch closes after this many mean gaps between joining arrivals with none."""
 WINDOW_NS = 50_000_000
@@ -47,6 +52,8 @@ class LoadWindow:
     num_arrivals: int
     num_busy_arrivals: int
     busy_gap_ns: int
+    num_batches: int
+    num_batched_tasks: int
 
     @classmethod
     def between(cls, start: LoadSample, end: LoadSample) -> LoadWindow:
@@ -55,16 +62,51 @@ class LoadWindow:
             num_arrivals=end.num_arrivals - start.num_arrivals,
             num_busy_arrivals=end.num_busy_arrivals - start.num_busy_arrivals,
             busy_gap_ns=end.busy_gap_ns - start.busy_gap_ns,
+            num_batches=end.num_batches - start.num_batches,
+            num_batched_tasks=end.num_batched_tasks - start.num_batched_tasks,
         )
 
 
-def adaptive_join_window_us(window: LoadWindow, max_delay_us: int) -> int:
-    """How long a batch should wait for the next joiner given `window`'s traffic; 0: not at all."""
-    joiners, starters = window.num_busy_arrivals, window.num_arrivals - window.num_busy_arrivals
-    if joiners == 0 or joiners < MIN_JOINERS * starters:
-        return 0
-    mean_gap_us = window.busy_gap_ns / joiners / 1000
+def join_window_us(window: LoadWindow, max_delay_us: int) -> int:
+    """JOIN_GAPS mean gaps between arrivals that found work outstanding, within the bound."""
+    if window.num_busy_arrivals == 0:
+        return max_delay_us
+    mean_gap_us = window.busy_gap_ns / window.num_busy_arrivals / 1000
     return max(1, min(max_delay_us, round(JOIN_GAPS * mean_gap_us)))
+
+
+@dataclass(slots=True)
+class AdaptiveWait:
+    """ADAPTIVE mode's state between windows: whether batches wait, and when to probe."""
+
+    waiting: bool = True
+    """A new version waits as configured until its first window says otherwise."""
+    probing: bool = False
+    quiet_windows: int = 0
+    probe_after: int = PROBE_AFTER_WINDOWS
+
+    def next_window_us(self, window: LoadWindow, max_delay_us: int) -> int:
+        """The join window for the next window of traffic, after `window`; 0: do not wait."""
+        if self.waiting:
+            joined = window.num_batched_tasks - window.num_batches
+            if window.num_batches and joined >= MIN_JOINERS * window.num_batches:
+                self.probing = False
+                self.probe_after = PROBE_AFTER_WINDOWS
+                return join_window_us(window, max_delay_us)
+            if self.probing:
+                self.probe_after = min(2 * self.probe_after, MAX_PROBE_AFTER_WINDOWS)
+            self.waiting = self.probing = False
+            self.quiet_windows = 0
+            return 0
+        starters = window.num_arrivals - window.num_busy_arrivals
+        if window.num_busy_arrivals and window.num_busy_arrivals >= MIN_JOINERS * starters:
+            self.waiting = True
+            return join_window_us(window, max_delay_us)
+        self.quiet_windows += 1
+        if self.quiet_windows >= self.probe_after:
+            self.waiting = self.probing = True
+            return max_delay_us
+        return 0
 
 
 def slo_delay_us(current_us: int, p99_us: float, target_p99_us: int, max_delay_us: int) -> int:
@@ -102,6 +144,7 @@ class DelayTuner:
         self._slo = policy.delay_mode is DelayMode.SLO
         self._max_delay_us = policy.max_queue_delay_us
         self._target_p99_us = policy.target_p99_us
+        self._adaptive = AdaptiveWait()
         self._lock = threading.Lock()
         self._start = scheduler.load_sample()
         self._start_latency = scheduler.stats().request_duration_us if self._slo else None
@@ -121,8 +164,8 @@ class DelayTuner:
                 delay_us = self._slo_delay_us()
                 self._scheduler.set_timing(delay_us, delay_us)
             else:
-                join_window_us = adaptive_join_window_us(window, self._max_delay_us)
-                self._scheduler.set_timing(self._max_delay_us, join_window_us)
+                window_us = self._adaptive.next_window_us(window, self._max_delay_us)
+                self._scheduler.set_timing(self._max_delay_us, window_us)
         finally:
             self._lock.release()
 

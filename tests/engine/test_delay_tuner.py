@@ -8,10 +8,11 @@ import pytest
 from naiad.config.settings import BatchingPolicy, DelayMode
 from naiad.engine import delay_tuner as dt
 from naiad.engine.delay_tuner import (
+    AdaptiveWait,
     DelayTuner,
     LoadWindow,
-    adaptive_join_window_us,
     delay_tuner,
+    join_window_us,
     slo_delay_us,
 )
 from naiad.native import ManualClock, Scheduler, scheduler_options
@@ -19,29 +20,64 @@ from naiad.native import ManualClock, Scheduler, scheduler_options
 MS = 1_000_000
 
 
-def window(arrivals: int, joiners: int, gap_us: int) -> LoadWindow:
+def window(
+    arrivals: int, joiners: int = 0, gap_us: int = 0, batches: int = 0, tasks: int = 0
+) -> LoadWindow:
     return LoadWindow(
         elapsed_ns=100 * MS,
         num_arrivals=arrivals,
         num_busy_arrivals=joiners,
         busy_gap_ns=joiners * gap_us * 1000,
+        num_batches=batches,
+        num_batched_tasks=tasks,
     )
 
 
-def test_when_no_request_finds_another_outstanding_none_waits() -> None:
-    assert adaptive_join_window_us(window(100, 0, 0), max_delay_us=2000) == 0
+def test_the_join_window_is_a_few_gaps_between_joiners_within_the_bound() -> None:
+    assert join_window_us(window(160, 150, 40), max_delay_us=2000) == 120
+    assert join_window_us(window(160, 150, 4000), max_delay_us=2000) == 2000
+    assert join_window_us(window(160), max_delay_us=2000) == 2000  # no gap seen: the bound
 
 
-def test_too_few_joiners_per_batch_are_not_worth_a_wait() -> None:
-    # 1 of 10 arrivals found work outstanding: a waiting head would mostly wait for nothing.
-    assert adaptive_join_window_us(window(100, 10, 20), max_delay_us=2000) == 0
-    # 1 of 3: one joiner per two heads, enough to wait for.
-    assert adaptive_join_window_us(window(90, 30, 20), max_delay_us=2000) == 60
+def test_waiting_stops_when_batches_gain_nobody() -> None:
+    wait = AdaptiveWait()
+    assert wait.next_window_us(window(100, batches=100, tasks=100), 2000) == 0
+    assert not wait.waiting
 
 
-def test_the_window_is_a_few_gaps_between_joiners_within_the_configured_delay() -> None:
-    assert adaptive_join_window_us(window(160, 150, 40), max_delay_us=2000) == 120
-    assert adaptive_join_window_us(window(160, 150, 4000), max_delay_us=2000) == 2000
+def test_waiting_goes_on_while_batches_gain_company() -> None:
+    wait = AdaptiveWait()
+    # Half a joiner per batch is enough; the window is three gaps between joiners.
+    assert wait.next_window_us(window(90, 30, 20, batches=60, tasks=90), 2000) == 60
+    assert wait.waiting
+
+
+def test_arrivals_finding_work_outstanding_turn_waiting_back_on() -> None:
+    wait = AdaptiveWait(waiting=False)
+    assert wait.next_window_us(window(100, 10, 20), 2000) == 0  # 1 in 10: not enough
+    assert wait.next_window_us(window(90, 30, 20), 2000) == 60  # 1 in 3: a joiner per 2 heads
+    assert wait.waiting
+
+
+def test_quiet_versions_probe_with_the_full_delay_backing_off_while_nobody_comes() -> None:
+    wait = AdaptiveWait(waiting=False)
+    quiet = window(100, batches=100, tasks=100)
+    probes = []
+    for i in range(400):
+        if wait.next_window_us(quiet, 2000) == 2000:
+            probes.append(i)
+    gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
+    assert probes[0] == dt.PROBE_AFTER_WINDOWS - 1
+    # Each probe found nobody: the next comes twice as late (plus the probe window itself),
+    # until MAX_PROBE_AFTER_WINDOWS.
+    assert gaps == [9, 17, 33, 65, 129, 129], probes
+    # A probe that finds company keeps waiting and resets the back-off.
+    wait = AdaptiveWait(waiting=False, probe_after=64)
+    for _ in range(63):
+        assert wait.next_window_us(quiet, 2000) == 0
+    assert wait.next_window_us(quiet, 2000) == 2000
+    assert wait.next_window_us(window(100, 90, 10, batches=20, tasks=100), 2000) == 30
+    assert (wait.waiting, wait.probing, wait.probe_after) == (True, False, dt.PROBE_AFTER_WINDOWS)
 
 
 def test_slo_halves_above_the_target_and_climbs_well_under_it() -> None:
@@ -108,6 +144,21 @@ class Traffic:
             while self.scheduler.num_pending:
                 self.run_next(run_us)
 
+    def staggered(self, count: int, spacing_us: int, run_us: int, every_us: int) -> None:
+        """`count` callers `spacing_us` apart, every `every_us`; an idle instance takes what is
+        ready as soon as it is (as inline execution does), else when the batch closes."""
+        self.clock.advance_us(every_us)
+        arrivals = [self.clock.now_ns() + i * spacing_us * 1000 for i in range(count)]
+        while arrivals or self.scheduler.num_pending:
+            wake = self.scheduler.next_wakeup_ns()
+            if arrivals and (wake < 0 or arrivals[0] <= wake):
+                self.clock.set_ns(max(self.clock.now_ns(), arrivals.pop(0)))
+                self.enqueue()
+                if self.scheduler.next_wakeup_ns() == self.clock.now_ns():
+                    self.run_next(run_us)
+            else:
+                self.run_next(run_us)
+
     def enqueue(self) -> None:
         self.scheduler.enqueue(self.next_id, 1, 0)
         self.next_id += 1
@@ -128,21 +179,39 @@ class Traffic:
 def test_a_closed_loop_caller_at_concurrency_one_stops_waiting() -> None:
     traffic = Traffic(policy())
     assert traffic.window_us == 2000  # no evidence yet: the configured delay
-    traffic.closed_loop(requests=60, run_us=50, think_us=300)
+    traffic.closed_loop(requests=40, run_us=50, think_us=300)  # each waits 2 ms
     assert traffic.window_us == 0
     assert traffic.scheduler.timing.delay_us == 2000  # the bound stays as configured
-    # And it stays so: answered at once, the caller is still the only one.
+    # Answered at once from here until the first probe, four quiet windows on.
     start = traffic.clock.now_ns()
-    traffic.closed_loop(requests=300, run_us=50, think_us=300)
+    traffic.closed_loop(requests=400, run_us=50, think_us=300)
+    assert traffic.clock.now_ns() - start == 400 * 350_000  # not one microsecond of waiting
+
+
+def test_inline_runs_hide_concurrent_callers_until_a_probe_finds_them() -> None:
+    traffic = Traffic(policy())
+    traffic.closed_loop(requests=40, run_us=50, think_us=300)
     assert traffic.window_us == 0
-    assert traffic.clock.now_ns() - start == 300 * 350_000  # not one microsecond of waiting
+    # Eight callers 20 us apart, each run at once in 10 us (as inline execution does): none
+    # finds another outstanding, so only a probe can show that they would have shared batches.
+    traffic.batch_rows.clear()
+    for _ in range(50):  # a window's worth: ~50 ms
+        traffic.staggered(count=8, spacing_us=20, run_us=10, every_us=1000)
+    assert traffic.window_us == 0 and set(traffic.batch_rows) == {1}
+    for _ in range(50 * dt.PROBE_AFTER_WINDOWS):  # past the first probe
+        traffic.staggered(count=8, spacing_us=20, run_us=10, every_us=1000)
+    assert traffic.window_us == 60  # three gaps of 20 us between the callers that joined
+    traffic.batch_rows.clear()
+    traffic.staggered(count=8, spacing_us=20, run_us=10, every_us=1000)
+    assert traffic.batch_rows == [8]
 
 
 def test_concurrent_callers_batch_and_go_once_the_last_is_in() -> None:
     traffic = Traffic(policy())
-    traffic.closed_loop(requests=200, run_us=50, think_us=300)
+    traffic.closed_loop(requests=40, run_us=50, think_us=300)
     assert traffic.window_us == 0
-    # Eight callers 10 us apart every 2 ms: seven of eight arrivals find work outstanding.
+    # Eight callers 10 us apart every 2 ms, served once all are in (the instance is busy):
+    # seven of eight arrivals find work outstanding, which turns waiting back on.
     traffic.callers(rounds=60, count=8, spacing_us=10, run_us=100, every_us=2000)
     assert traffic.window_us == 30  # three gaps of 10 us
     traffic.batch_rows.clear()
