@@ -159,6 +159,18 @@ void bind_scheduler(py::module_& m) {
                " tasks, " + std::to_string(b.rows) + " rows>";
       });
 
+  py::class_<LoadSample>(m, "LoadSample")
+      .def_readonly("now_ns", &LoadSample::now_ns)
+      .def_readonly("num_arrivals", &LoadSample::num_arrivals)
+      .def_readonly("num_busy_arrivals", &LoadSample::num_busy_arrivals)
+      .def_readonly("busy_gap_ns", &LoadSample::busy_gap_ns)
+      .def_readonly("num_batches", &LoadSample::num_batches)
+      .def_readonly("num_batched_tasks", &LoadSample::num_batched_tasks);
+
+  py::class_<BatchTiming>(m, "BatchTiming")
+      .def_readonly("delay_us", &BatchTiming::delay_us)
+      .def_readonly("join_window_us", &BatchTiming::join_window_us);
+
   using Blocking = py::call_guard<py::gil_scoped_release>;
   py::class_<Scheduler>(m, "Scheduler")
       .def(py::init([](const SchedulerOptions& options, std::shared_ptr<Clock> clock) {
@@ -194,6 +206,14 @@ void bind_scheduler(py::module_& m) {
       .def("close", &Scheduler::close)
       .def("poke", &Scheduler::poke)
       .def("stats", &Scheduler::stats)
+      .def(
+          "set_timing",
+          [](Scheduler& s, int64_t delay_us, int64_t join_window_us) {
+            s.set_timing(BatchTiming{delay_us, join_window_us});
+          },
+          "delay_us"_a, "join_window_us"_a)
+      .def_property_readonly("timing", &Scheduler::timing)
+      .def("load_sample", &Scheduler::load_sample)
       .def_property_readonly("num_pending", &Scheduler::num_pending)
       .def_property_readonly("num_waiting", &Scheduler::num_waiting);
 }

@@ -203,6 +203,37 @@ class Stats:
     def batch_size(self) -> Histogram:
         """Rows of successful batches."""
 
+class LoadSample:
+    """Arrival counters since the scheduler was built (native/include/naiad/load_meter.h)."""
+
+    @property
+    def now_ns(self) -> int:
+        """The scheduler's clock when the sample was taken."""
+    @property
+    def num_arrivals(self) -> int: ...
+    @property
+    def num_busy_arrivals(self) -> int:
+        """Arrivals that found at least one task queued or in flight."""
+    @property
+    def busy_gap_ns(self) -> int:
+        """Sum, over those arrivals, of the time since the arrival before each."""
+    @property
+    def num_batches(self) -> int:
+        """Batches handed out."""
+    @property
+    def num_batched_tasks(self) -> int:
+        """Tasks in those batches."""
+
+class BatchTiming:
+    """How long a batch that is not full waits (native/include/naiad/batch_planner.h)."""
+
+    @property
+    def delay_us(self) -> int:
+        """The head may wait this long."""
+    @property
+    def join_window_us(self) -> int:
+        """The batch also closes once its newest task waited this long with none joining."""
+
 class Scheduler:
     """Thread-safe. Contracts in full: native/include/naiad/scheduler.h."""
 
@@ -254,6 +285,13 @@ class Scheduler:
         """Wakes blocked threads so they re-read a ManualClock; production never needs it, since
         a SteadyClock's deadlines wake waiters themselves."""
     def stats(self) -> Stats: ...
+    def set_timing(self, delay_us: int, join_window_us: int) -> None:
+        """How long batches wait from now on; each clamped to 0..max_queue_delay_us (the
+        configured delay bounds both). Wakes next_batch() waiters."""
+    @property
+    def timing(self) -> BatchTiming:
+        """The timing in force; both fields start at options.max_queue_delay_us."""
+    def load_sample(self) -> LoadSample: ...
     @property
     def num_pending(self) -> int: ...
     @property

@@ -5,8 +5,11 @@ from __future__ import annotations
 from naiad import _native
 from naiad._native import (
     Batch,
+    BatchTiming,
     EnqueueResult,
     FailureReason,
+    Histogram,
+    LoadSample,
     ManualClock,
     Scheduler,
     SchedulerOptions,
@@ -18,8 +21,11 @@ from naiad.config.settings import BatchingPolicy, TimeoutAction
 
 __all__ = [
     "Batch",
+    "BatchTiming",
     "EnqueueResult",
     "FailureReason",
+    "Histogram",
+    "LoadSample",
     "ManualClock",
     "Scheduler",
     "SchedulerOptions",

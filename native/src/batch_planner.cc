@@ -38,8 +38,8 @@ void cut_to_preferred(const std::vector<uint32_t>& preferred_sorted, BatchPlan* 
 
 }  // namespace
 
-void plan_batch(const TaskQueue& queue, const SchedulerOptions& options, int64_t now_ns,
-                bool drain, BatchPlan* plan) {
+void plan_batch(const TaskQueue& queue, const SchedulerOptions& options, BatchTiming timing,
+                int64_t now_ns, bool drain, BatchPlan* plan) {
   plan->ready = false;
   plan->tasks.clear();
   plan->rows = 0;
@@ -74,12 +74,19 @@ void plan_batch(const TaskQueue& queue, const SchedulerOptions& options, int64_t
     plan->ready = true;
     return;
   }
-  const int64_t delay_end_ns = add_us_saturating(head->enqueue_ns, options.max_queue_delay_us);
-  if (full || drain || options.max_queue_delay_us == 0 || now_ns >= delay_end_ns) {
+  if (full || drain || timing.delay_us == 0 || timing.join_window_us == 0) {
     plan->ready = true;
     return;
   }
-  plan->wakeup_ns = delay_end_ns;
+  int64_t newest_ns = head->enqueue_ns;
+  for (const QueuedTask* task : plan->tasks) newest_ns = std::max(newest_ns, task->enqueue_ns);
+  const int64_t close_ns = std::min(add_us_saturating(head->enqueue_ns, timing.delay_us),
+                                    add_us_saturating(newest_ns, timing.join_window_us));
+  if (now_ns >= close_ns) {
+    plan->ready = true;
+    return;
+  }
+  plan->wakeup_ns = close_ns;
 }
 
 }  // namespace naiad

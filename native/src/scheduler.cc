@@ -45,7 +45,8 @@ std::shared_ptr<const Clock> checked(std::shared_ptr<const Clock> clock) {
 Scheduler::Scheduler(SchedulerOptions options, std::shared_ptr<const Clock> clock)
     : options_(validated(std::move(options))),
       clock_(checked(std::move(clock))),
-      queue_(options_.priority_levels) {}
+      queue_(options_.priority_levels),
+      timing_{options_.max_queue_delay_us, options_.max_queue_delay_us} {}
 
 EnqueueResult Scheduler::enqueue(const TaskSpec& task) {
   if (task.rows < 1 || task.rows > options_.max_batch_size) {
@@ -84,6 +85,7 @@ EnqueueResult Scheduler::enqueue(const TaskSpec& task) {
     queued.enqueue_ns = now_ns;
     if (timeout_us > 0) queued.deadline_ns = add_us_saturating(now_ns, timeout_us);
     new_earliest_deadline = queued.deadline_ns < queue_.earliest_deadline_ns();
+    load_.arrived(now_ns, queue_.size() + num_in_flight_tasks_);
     queue_.push(queued);
   }
   batch_cv_.notify_one();
@@ -127,7 +129,7 @@ Batch Scheduler::reserved_batch(std::vector<int64_t>* enqueue_ns) const {
 }
 
 bool Scheduler::take_batch_locked(int64_t now_ns, Batch* batch, std::vector<int64_t>* enqueue_ns) {
-  plan_batch(queue_, options_, now_ns, closed_, &plan_);
+  plan_batch(queue_, options_, timing_, now_ns, closed_, &plan_);
   if (!plan_.ready) return false;
   batch->batch_id = next_batch_id_++;
   batch->rows = plan_.rows;
@@ -142,6 +144,7 @@ bool Scheduler::take_batch_locked(int64_t now_ns, Batch* batch, std::vector<int6
   plan_.tasks.clear();
   notify_if_drained_locked();
   num_in_flight_tasks_ += batch->task_ids.size();
+  load_.batched(batch->task_ids.size());
   in_flight_.emplace(batch->batch_id, InFlightBatch{batch->rows, std::move(*enqueue_ns)});
   return true;
 }
@@ -187,7 +190,7 @@ int64_t Scheduler::next_wakeup_ns() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now_ns = clock_->now_ns();
   expire_locked(now_ns);
-  plan_batch(queue_, options_, now_ns, closed_, &plan_);
+  plan_batch(queue_, options_, timing_, now_ns, closed_, &plan_);
   const bool ready = plan_.ready;
   plan_.tasks.clear();
   if (ready) return now_ns;
@@ -276,6 +279,26 @@ void Scheduler::poke() {
   { std::lock_guard<std::mutex> lock(mu_); }
   batch_cv_.notify_all();
   expired_cv_.notify_all();
+}
+
+void Scheduler::set_timing(BatchTiming timing) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t max_us = options_.max_queue_delay_us;
+    timing_.delay_us = std::clamp<int64_t>(timing.delay_us, 0, max_us);
+    timing_.join_window_us = std::clamp<int64_t>(timing.join_window_us, 0, max_us);
+  }
+  batch_cv_.notify_all();
+}
+
+BatchTiming Scheduler::timing() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return timing_;
+}
+
+LoadSample Scheduler::load_sample() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return load_.sample(clock_->now_ns());
 }
 
 SchedulerStats Scheduler::stats() const {

@@ -12,6 +12,7 @@ from naiad.config.paths import ModelFiles, confined
 from naiad.config.problems import Problems, show, type_name
 from naiad.config.settings import (
     BatchingPolicy,
+    DelayMode,
     InstanceGroup,
     InstanceKind,
     QueuePolicy,
@@ -37,6 +38,10 @@ this many (kMaxPriorityLevels in scheduler_options.h; the config check says it f
 # Durations travel to the native scheduler as signed 64-bit microseconds.
 _MAX_US = 2**63 - 1
 
+QUEUE_DELAY_MODE = "queue_delay_mode"
+TARGET_P99_MS = "target_p99_ms"
+"""config `parameters` keys choosing how the batching delay adapts (DelayMode)."""
+
 WARMUP_DIR = "warmup"
 """Triton's layout: warm-up data files live in <model dir>/warmup/."""
 
@@ -52,8 +57,11 @@ def batching_policy(config: ModelConfig, problems: Problems) -> BatchingPolicy:
         if batching.HasField("default_queue_policy")
         else QueuePolicy()
     )
+    delay_mode, target_p99_us = _delay_tuning(config, problems)
     return BatchingPolicy(
         enabled=True,
+        delay_mode=delay_mode,
+        target_p99_us=target_p99_us,
         max_queue_delay_us=batching.max_queue_delay_microseconds,
         preferred_batch_sizes=tuple(batching.preferred_batch_size),
         preserve_ordering=batching.preserve_ordering,
@@ -65,6 +73,47 @@ def batching_policy(config: ModelConfig, problems: Problems) -> BatchingPolicy:
             for level, policy in batching.priority_queue_policy.items()
         },
     )
+
+
+def _delay_tuning(config: ModelConfig, problems: Problems) -> tuple[DelayMode, int]:
+    params = config.parameters
+    mode_text = params[QUEUE_DELAY_MODE].string_value if QUEUE_DELAY_MODE in params else ""
+    target_text = params[TARGET_P99_MS].string_value if TARGET_P99_MS in params else ""
+    target_us = _target_p99_us(target_text, problems) if target_text else 0
+    if not mode_text:
+        mode = DelayMode.SLO if target_us else DelayMode.ADAPTIVE
+    else:
+        try:
+            mode = DelayMode(mode_text.strip().lower())
+        except ValueError:
+            choices = ", ".join(m.value for m in DelayMode)
+            problems.add(
+                f"parameter {QUEUE_DELAY_MODE} must be one of {choices}, not {mode_text!r}"
+            )
+            return DelayMode.ADAPTIVE, 0
+    if mode is DelayMode.SLO and not target_us and not target_text:
+        problems.add(f"parameter {QUEUE_DELAY_MODE} 'slo' needs {TARGET_P99_MS}")
+    if mode is not DelayMode.SLO and target_us:
+        problems.add(f"parameter {TARGET_P99_MS} applies only to {QUEUE_DELAY_MODE} 'slo'")
+    if mode is DelayMode.SLO and config.dynamic_batching.max_queue_delay_microseconds == 0:
+        problems.add(
+            f"parameter {TARGET_P99_MS} tunes the batching delay within "
+            "max_queue_delay_microseconds, which is 0"
+        )
+    return mode, target_us if mode is DelayMode.SLO else 0
+
+
+def _target_p99_us(text: str, problems: Problems) -> int:
+    try:
+        target_ms = float(text)
+    except ValueError:
+        target_ms = float("nan")
+    if not 0 < target_ms < 1e9:  # also refuses nan and inf
+        problems.add(
+            f"parameter {TARGET_P99_MS} must be a number of milliseconds > 0, not {text!r}"
+        )
+        return 0
+    return max(1, round(target_ms * 1000))
 
 
 def _check_dynamic_batching(

@@ -53,6 +53,17 @@ class QueuePolicy:
     """0 means unbounded."""
 
 
+class DelayMode(enum.Enum):
+    """How a version's batching delay is chosen within max_queue_delay_us (delay_tuner.py)."""
+
+    FIXED = "fixed"
+    """Always the configured delay, as Triton does."""
+    ADAPTIVE = "adaptive"
+    """The delay only while requests are expected to join a waiting batch; else none."""
+    SLO = "slo"
+    """The largest delay that keeps the measured p99 within target_p99_us."""
+
+
 @dataclass(frozen=True)
 class BatchingPolicy:
     """The model's dynamic_batching block, or its absence (enabled=False: one request per batch)."""
@@ -73,6 +84,10 @@ class BatchingPolicy:
     """The policy of every level without its own."""
     priority_queue_policies: dict[int, QueuePolicy] = field(default_factory=dict)
     """Policies of single levels, by level."""
+    delay_mode: DelayMode = DelayMode.ADAPTIVE
+    """config parameter `queue_delay_mode`; `target_p99_ms` alone implies SLO."""
+    target_p99_us: int = 0
+    """SLO mode's latency target (config parameter `target_p99_ms`); 0 in the other modes."""
 
     def queue_policy(self, level: int) -> QueuePolicy:
         return self.priority_queue_policies.get(level, self.default_queue_policy)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from naiad.config.settings import ModelSettings
+from naiad.engine.delay_tuner import DelayTuner
 from naiad.engine.delivery import deliver
 from naiad.engine.pending import Outcome, Pending, PendingTable
 from naiad.engine.request import InferOutput, InferResponse
@@ -41,10 +42,17 @@ class Answers:
 class BatchRunner:
     """Runs the batches of one model version and reports each to its scheduler."""
 
-    def __init__(self, scheduler: Scheduler, settings: ModelSettings, table: PendingTable) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        settings: ModelSettings,
+        table: PendingTable,
+        tuner: DelayTuner | None = None,
+    ) -> None:
         self._scheduler = scheduler
         self._settings = settings
         self._table = table
+        self._tuner = tuner
 
     def run(
         self, model: Model, batch: Batch, before_run: Callable[[], None] | None = None
@@ -89,6 +97,8 @@ class BatchRunner:
         t1 = t3 if t1 < 0 else t1
         t2 = t3 if t2 < 0 else t2
         self._scheduler.finish_batch(batch.batch_id, ok, t1 - t0, t2 - t1, t3 - t2)
+        if self._tuner is not None:
+            self._tuner.maybe_tune()
         if ok:
             compute_us = (t3 - t0) // 1000
             for task, outcome in zip(tasks, outcomes, strict=True):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from naiad.config.settings import ModelSettings
 from naiad.engine.batch_runner import BatchRunner
+from naiad.engine.delay_tuner import delay_tuner
 from naiad.engine.delivery import deliver, inbox_for
 from naiad.engine.execution import Clock, InlineExecution, ThreadedExecution
 from naiad.engine.pending import Pending, PendingTable
@@ -70,7 +71,8 @@ class ServedModel:
         )
         self._levels = max(1, settings.batching.priority_levels)
         self._table = PendingTable()
-        runner = BatchRunner(self._scheduler, settings, self._table)
+        tuner = delay_tuner(self._scheduler, settings.batching, settings.max_batch_size)
+        runner = BatchRunner(self._scheduler, settings, self._table, tuner)
         name = f"naiad-{settings.name}-{settings.version}"
         self.inline = run_cost_ns is not None and run_cost_ns < INLINE_BELOW_NS
         self._execution = (

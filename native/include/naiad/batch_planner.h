@@ -14,6 +14,15 @@
 
 namespace naiad {
 
+// How long a batch that is not full waits for more tasks; a policy may shorten both at run time
+// (Scheduler::set_timing), never beyond max_queue_delay_us.
+struct BatchTiming {
+  // The head may wait this long for a fuller batch.
+  int64_t delay_us = 0;
+  // The batch also closes once its newest task has waited this long with no other joining.
+  int64_t join_window_us = 0;
+};
+
 struct BatchPlan {
   // true: `tasks` is the batch to hand out now.
   bool ready = false;
@@ -21,13 +30,13 @@ struct BatchPlan {
   // when not ready.
   std::vector<const QueuedTask*> tasks;
   uint32_t rows = 0;
-  // When not ready: the time at which the head's max_queue_delay_us runs out (the decision changes
+  // When not ready: the time at which the head's delay or the join window runs out (the decision changes
   // then even with no new task), or kNoDeadline when only a new task can change it (an empty
   // queue). Queue deadlines are not included; the Scheduler adds those.
   int64_t wakeup_ns = kNoDeadline;
 };
 
-// Decides the batch at `now_ns`. The queue must hold no task whose deadline is <= now_ns (call
+// Decides the batch at `now_ns`, waiting as `timing` says. The queue must hold no task whose deadline is <= now_ns (call
 // TaskQueue::expire first). `drain`: the scheduler is closed, so a batch closes without waiting for
 // the delay. The candidate batch starts at the first task in service order (the head) and takes
 // the following tasks with the head's shape key while their rows fit max_batch_size, stopping at
@@ -38,10 +47,11 @@ struct BatchPlan {
 //     equal a preferred size, or else to the longest prefix within the largest preferred size);
 //   rows == max_batch_size, or the next task of the head's shape would not fit;
 //   preserve_ordering and a task of another shape follows (nothing more can join);
-//   max_queue_delay_us == 0, the head has waited max_queue_delay_us, or `drain`.
+//   the head has waited timing.delay_us (at once when it is 0), the batch's newest task has
+//   waited timing.join_window_us, or `drain`.
 // Reuses `plan`'s storage; never throws.
-void plan_batch(const TaskQueue& queue, const SchedulerOptions& options, int64_t now_ns,
-                bool drain, BatchPlan* plan);
+void plan_batch(const TaskQueue& queue, const SchedulerOptions& options, BatchTiming timing,
+                int64_t now_ns, bool drain, BatchPlan* plan);
 
 }  // namespace naiad
 

@@ -33,6 +33,7 @@
 
 #include "naiad/batch_planner.h"
 #include "naiad/clock.h"
+#include "naiad/load_meter.h"
 #include "naiad/scheduler_options.h"
 #include "naiad/scheduler_stats.h"
 #include "naiad/task_queue.h"
@@ -142,6 +143,16 @@ class Scheduler {
   // needs it, since a SteadyClock's deadlines wake waiters by themselves.
   void poke();
 
+  // How long batches wait from now on (see BatchTiming), each field clamped to
+  // 0..options().max_queue_delay_us: the configured delay is a bound a policy may shorten, never
+  // exceed. Wakes next_batch() waiters, since a shorter wait may close a batch now. Both fields
+  // start at max_queue_delay_us, which makes the join window moot.
+  void set_timing(BatchTiming timing);
+  BatchTiming timing() const;
+
+  // Arrival counters since construction (see load_meter.h), for a delay policy.
+  LoadSample load_sample() const;
+
   SchedulerStats stats() const;
   size_t num_pending() const;
   // Threads blocked in next_batch() or wait_expired() right now. Lets a test act only once a
@@ -183,6 +194,8 @@ class Scheduler {
   std::vector<uint64_t> expired_ids_;     // rejected by timeout, not yet taken
   std::unordered_map<uint64_t, InFlightBatch> in_flight_;
   uint64_t num_in_flight_tasks_ = 0;
+  BatchTiming timing_;  // each field in 0..options_.max_queue_delay_us
+  LoadMeter load_;
   uint64_t next_batch_id_ = 1;
   size_t num_waiting_ = 0;
   bool closed_ = false;
