@@ -17,6 +17,7 @@ list column for a scalar element) is a ValueError for the whole job.
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,8 @@ def _tensor(table: pa.Table, binding: Binding, rows: int, reasons: dict[int, str
         if name not in table.column_names:
             raise ValueError(f"column '{name}' (input '{tensor.name}') is not in this file")
     first = table.column(binding.columns[0]).combine_chunks()
+    if len(binding.columns) == 1 and tensor.width != 1 and _is_text(first.type):
+        first = _parse_lists(first, binding.columns[0], tensor, reasons)
     if len(binding.columns) == 1 and _is_list(first.type):
         flat = _list_values(first, binding.columns[0], tensor, reasons)
         return flat.reshape((rows, *tensor.dims))
@@ -148,6 +151,59 @@ def _is_list(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
     )
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _parse_lists(column: pa.Array, name: str, tensor: Tensor, reasons: dict[int, str]) -> pa.Array:
+    # A text column where a list is expected: JSON arrays as text (CSV cells, JSON lines whose
+    # values did not share one type). Parsed row by row; a row that is not a list is marked.
+    wire = tensor.datatype.wire
+    element = {"BYTES": pa.string(), "BOOL": pa.bool_()}.get(wire)
+    if element is None:
+        element = pa.int64() if wire.startswith(("INT", "UINT")) else pa.float64()
+    rows: list[list[object] | None] = []
+    for row, text in enumerate(column.to_pylist()):
+        if text is None:
+            rows.append(None)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        if not isinstance(value, list):
+            reasons.setdefault(row, f"column '{name}': {text!r} is not a list of values")
+            rows.append(None)
+            continue
+        wrong = next((v for v in value if v is not None and not _fits(v, wire)), None)
+        if wrong is not None:
+            reasons.setdefault(
+                row, f"column '{name}': {wrong!r} is not a {wire} value (input '{tensor.name}')"
+            )
+            rows.append(None)
+            continue
+        rows.append([v if v is None or wire == "BYTES" else _element(v, wire) for v in value])
+    return pa.array(rows, pa.list_(element))
+
+
+def _fits(value: object, wire: str) -> bool:
+    if wire == "BYTES":
+        return isinstance(value, str)
+    if wire == "BOOL":
+        return isinstance(value, bool)
+    if wire.startswith(("INT", "UINT")):
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return isinstance(value, int | float)
+
+
+def _element(value: object, wire: str) -> object:
+    if wire.startswith(("INT", "UINT")):
+        return int(value)  # type: ignore[call-overload]
+    if wire == "BOOL":
+        return value
+    return float(value)  # type: ignore[arg-type]
 
 
 def _list_values(

@@ -74,10 +74,14 @@ class Pipeline:
         computing: asyncio.Queue[tuple[Prepared, asyncio.Task[Any]] | None] = asyncio.Queue(
             self._depth
         )
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._read(prepared))
-            group.create_task(self._compute(prepared, computing))
-            group.create_task(self._write(computing))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._read(prepared))
+                group.create_task(self._compute(prepared, computing))
+                group.create_task(self._write(computing))
+        except BaseExceptionGroup as failed:
+            # One stage failed and the others were cancelled: its error is the job's.
+            raise _first(failed) from None
 
     async def _read(self, out: asyncio.Queue[Prepared | None]) -> None:
         chunks = self._pending_chunks()
@@ -169,6 +173,11 @@ class Pipeline:
             chunk.name, record, last_of_file=chunk.file_index if chunk.last else None
         )
         return written
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 def _table_rows(chunk: Chunk) -> list[int]:

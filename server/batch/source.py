@@ -132,7 +132,9 @@ class Source:
 
     def _parquet(self, path: str) -> Iterator[pa.Table]:
         with self.filesystem.open_input_file(path) as file:
-            reader = pq.ParquetFile(file)
+            # pre_buffer (pyarrow's default) caches every column chunk read so far until the
+            # file is closed: memory would grow with the file instead of the chunk.
+            reader = pq.ParquetFile(file, pre_buffer=False)
             for batch in reader.iter_batches(batch_size=self.chunk_rows):
                 yield pa.Table.from_batches([batch])
 
