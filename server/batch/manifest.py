@@ -141,6 +141,7 @@ class Checkpoint:
             for name in folder.names():
                 if not name.startswith(PART_PREFIX):
                     continue
-                chunk = name[len(PART_PREFIX) :].split(".", 1)[0]
+                # part-<file>-<chunk>.<ext> locally, part-<file>-ray-<block>.<ext> on Ray
+                chunk = "-".join(name[len(PART_PREFIX) :].split(".", 1)[0].split("-")[:2])
                 if everything or chunk not in self.manifest.chunks:
                     folder.delete(name)

@@ -42,7 +42,7 @@ def write(table: pa.Table, output_format: str, file: BinaryIO) -> None:
     if output_format == "parquet":
         pq.write_table(table, file)
     elif output_format == "csv":
-        pacsv.write_csv(_flat_columns(table), file)
+        pacsv.write_csv(flat_columns(table), file)
     else:
         file.write(_json_lines(table.to_pylist()))
 
@@ -79,7 +79,9 @@ def _column(data: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(values, width)
 
 
-def _flat_columns(table: pa.Table) -> pa.Table:
+def flat_columns(table: pa.Table) -> pa.Table:
+    """List columns as CSV can hold them: fixed-size lists one column per element, others
+    as JSON text."""
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_fixed_size_list(column.type):
