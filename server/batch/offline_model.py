@@ -62,18 +62,26 @@ def run_rows(
     """Runs `rows` rows in batches of at most max_batch_size (one row without batching)."""
     settings = prepared.settings
     names = [o.name for o in settings.outputs]
+    reshape = {s.name: s.reshape for s in settings.inputs if s.reshape is not None}
     step = max(1, settings.max_batch_size)
     parts: list[list[np.ndarray]] = []
     for start in range(0, rows, step):
         feed = {n: a[start : start + step] for n, a in inputs.items()}
         if settings.max_batch_size == 0:
-            answer = model.run({n: a[0] for n, a in feed.items()}, names)
-            parts.append([a[None] for a in answer])
+            feed = {n: a[0].reshape(reshape.get(n, a.shape[1:])) for n, a in feed.items()}
+            parts.append([a[None] for a in model.run(feed, names)])
         else:
+            feed = {n: a.reshape((len(a), *reshape[n])) if n in reshape else a
+                    for n, a in feed.items()}  # fmt: skip
             parts.append(model.run(feed, names))
     if not parts:
         return {
             o.name: np.empty((0, *[max(d, 0) for d in o.dims]), o.datatype.numpy)
             for o in settings.outputs
         }
-    return {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+    joined = {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+    # Outputs with a config reshape come back in the model's shape; rows carry the config dims.
+    for spec in settings.outputs:
+        if spec.reshape is not None and all(d >= 0 for d in spec.dims):
+            joined[spec.name] = joined[spec.name].reshape((rows, *spec.dims))
+    return joined
