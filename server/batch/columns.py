@@ -212,7 +212,6 @@ def _list_values(
     rows = len(column)
     width = tensor.width
     lengths = pc.fill_null(pc.list_value_length(column), -1).to_numpy(zero_copy_only=False)
-    out = np.zeros((rows, width), tensor.datatype.numpy)
     fits = lengths == width
     for row in np.flatnonzero(~fits):
         if lengths[row] < 0:
@@ -224,12 +223,14 @@ def _list_values(
             )
     kept = np.flatnonzero(fits)
     if len(kept) == 0:
-        return out
+        return np.zeros((rows, width), tensor.datatype.numpy)
     part = column.take(pa.array(kept)) if len(kept) < rows else column
-    flat = part.flatten()
     parents = np.repeat(kept, width)
-    values = _scalars(flat, name, tensor, parents, reasons)
-    out[kept] = values.reshape(len(kept), width)
+    values = _scalars(part.flatten(), name, tensor, parents, reasons).reshape(len(kept), width)
+    if len(kept) == rows:
+        return values  # every row fits: no copy
+    out = np.zeros((rows, width), tensor.datatype.numpy)
+    out[kept] = values
     return out
 
 
