@@ -130,6 +130,7 @@ def run_on_ray(job: BatchJob, options: RayOptions) -> dict[str, Any]:
         progress.close()
         if started_here:
             ray.shutdown()
+    _clear(Folder(out.filesystem, f"{out.root}/{STAGING}"))
     summary: dict[str, Any] = progress.summary()
     checkpoint.finish(summary)
     return summary
@@ -177,7 +178,7 @@ def _one_file(
         },
         batch_size=max(1, job.batch_size or 4096),
         batch_format="pyarrow",
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=options.cpus_per_actor,
         num_gpus=options.gpus_per_actor or None,
     )
