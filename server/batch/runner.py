@@ -22,6 +22,8 @@ from naiad.errors import NaiadError, Unavailable
 
 BATCH = CallContext(protocol="batch")
 _QUEUE_FULL = "queue is full"
+_REMOTE_RETRIES = 12
+"""Tries again after a full queue at a server, waiting 10 ms doubling up to 1 s between."""
 
 
 class ChunkRunner:
@@ -141,17 +143,24 @@ class RemoteRunner(ChunkRunner):
         self, part: dict[str, np.ndarray], request_id: str
     ) -> asyncio.Future[dict[str, np.ndarray]]:
         inputs = part if self._batches else {n: a[0] for n, a in part.items()}
-        call = self._client.infer(
-            self.signature.name, inputs, version=self._version, request_id=request_id
-        )
-        return asyncio.ensure_future(self._answer(call))
+        return asyncio.ensure_future(self._answer(inputs, request_id))
 
-    async def _answer(self, call: Any) -> dict[str, np.ndarray]:
+    async def _answer(
+        self, inputs: dict[str, np.ndarray], request_id: str
+    ) -> dict[str, np.ndarray]:
         from naiad_client.errors import InferenceServerError
 
-        try:
-            result = await call
-        except InferenceServerError as exc:
-            raise NaiadError(f"server at the --url: {exc}") from None
+        for attempt in range(_REMOTE_RETRIES + 1):
+            try:
+                result = await self._client.infer(
+                    self.signature.name, inputs, version=self._version, request_id=request_id
+                )
+                break
+            except InferenceServerError as exc:
+                # The server's queue is shared with its other clients: a full one is a reason
+                # to slow down, not to fail the job.
+                if _QUEUE_FULL not in str(exc) or attempt == _REMOTE_RETRIES:
+                    raise NaiadError(f"server at the --url: {exc}") from None
+                await asyncio.sleep(min(1.0, 0.01 * 2**attempt))
         outputs: dict[str, np.ndarray] = result.outputs
         return outputs if self._batches else {n: a[None] for n, a in outputs.items()}
