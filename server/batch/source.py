@@ -107,7 +107,7 @@ class Source:
         return list(first.table.column_names) if first is not None else []
 
     def total_rows(self) -> int | None:
-        """Every file's row count where the format keeps it (Parquet, npy, npz), else None."""
+        """Every file's row count where the format keeps it in metadata (Parquet), else None."""
         if self.format != "parquet":
             return None
         total = 0

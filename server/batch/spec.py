@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 INPUT_FORMATS = ("parquet", "csv", "jsonl", "npy", "npz")
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
@@ -57,8 +57,6 @@ class BatchJob:
     """HOST:PORT of a running server to send the rows to instead of a local engine."""
     overwrite: bool = False
     """Start afresh when the output holds another job's (or a finished) manifest."""
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
-    """Not part of the fingerprint (e.g. where a Ray cluster runs)."""
 
     def __post_init__(self) -> None:
         if not self.model:
