@@ -68,7 +68,12 @@ async def _run(job: BatchJob, stream: TextIO, clock: Callable[[], float] | None)
                 len(checkpoint.manifest.chunks),
             )
         total = await asyncio.to_thread(source.total_rows)
-        progress = Progress(total, stream, **({"clock": clock} if clock else {}))
+        progress = Progress(
+            total,
+            stream,
+            total_bytes=source.total_bytes if total is None else None,
+            **({"clock": clock} if clock else {}),
+        )
         try:
             await Pipeline(job, source, bindings, runner, checkpoint, progress).run()
         finally:

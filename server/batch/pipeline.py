@@ -108,7 +108,8 @@ class Pipeline:
             item, task = entry
             outputs = await task
             written = await asyncio.to_thread(self._commit, item, outputs)
-            self._progress.advance(item.chunk.num_rows, written, len(item.rejects))
+            chunk = item.chunk
+            self._progress.advance(chunk.num_rows, written, len(item.rejects), chunk.bytes_done)
 
     def _pending_chunks(self) -> Iterator[Chunk]:
         manifest = self._checkpoint.manifest
@@ -129,6 +130,7 @@ class Pipeline:
         chunk = next(chunks, None)
         if chunk is None:
             return None
+        chunk.bytes_done = self._source.bytes_done
         table = chunk.table
         if table.num_rows == 0:
             return Prepared(chunk, {}, pa.table({}), self._broken(chunk), 0)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 log = logging.getLogger("naiad.batch")
+_BAR_WIDTH = 24
 
 
 @dataclass
@@ -23,19 +24,23 @@ class Totals:
 
 
 class Progress:
-    """Reports `advance` calls; `total_rows` (None: unknown) gives the bar and the ETA."""
+    """Reports `advance` calls. The bar and the ETA come from `total_rows`, or where the input
+    does not say how many rows it has (CSV, JSON lines) from the share of `total_bytes` read."""
 
     def __init__(
         self,
         total_rows: int | None,
         stream: TextIO,
         *,
+        total_bytes: int | None = None,
         tty: bool | None = None,
         interval_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.totals = Totals()
         self._total = total_rows
+        self._total_bytes = total_bytes
+        self._bytes_done = 0
         self._stream = stream
         self._tty = stream.isatty() if tty is None else tty
         self._interval_s = interval_s
@@ -46,7 +51,8 @@ class Progress:
     def skipped(self, rows: int) -> None:
         self.totals.skipped_rows += rows
 
-    def advance(self, rows: int, written: int, rejected: int) -> None:
+    def advance(self, rows: int, written: int, rejected: int, bytes_done: int = 0) -> None:
+        self._bytes_done = max(self._bytes_done, bytes_done)
         self.totals.rows += rows
         self.totals.written += written
         self.totals.rejected += rejected
@@ -68,17 +74,24 @@ class Progress:
     def line(self, now: float) -> str:
         rate = self.rate(now)
         done = self.totals.rows + self.totals.skipped_rows
-        text = f"{done:,} rows, {rate:,.0f} rows/s, {self.totals.rejected:,} rejected"
+        rejected = f"{self.totals.rejected:,} rejected"
         if self._total:
             share = min(1.0, done / self._total)
-            left = self._total - done
-            eta = f"{left / rate:,.0f} s" if rate > 0 else "?"
-            width = 24
-            bar = "#" * int(share * width)
-            text = f"[{bar:<{width}}] {share:4.0%} {done:,}/{self._total:,} rows, " + (
-                f"{rate:,.0f} rows/s, ETA {eta}, {self.totals.rejected:,} rejected"
-            )
-        return text
+            left_s = (self._total - done) / rate if rate > 0 else None
+            counted = f"{done:,}/{self._total:,} rows"
+        elif self._total_bytes and self._bytes_done:
+            share = min(1.0, self._bytes_done / self._total_bytes)
+            elapsed = now - self._start
+            left_s = elapsed * (1 - share) / share if share > 0 else None
+            counted = f"{done:,} rows"
+        else:
+            return f"{done:,} rows, {rate:,.0f} rows/s, {rejected}"
+        eta = f"{left_s:,.0f} s" if left_s is not None else "?"
+        bar = "#" * int(share * _BAR_WIDTH)
+        return (
+            f"[{bar:<{_BAR_WIDTH}}] {share:4.0%} {counted}, {rate:,.0f} rows/s, ETA {eta}, "
+            f"{rejected}"
+        )
 
     def summary(self) -> dict[str, float | int]:
         elapsed = self.elapsed_s()

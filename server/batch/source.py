@@ -46,6 +46,8 @@ class Chunk:
     are not in `table`, whose rows are the others in order."""
     last: bool = False
     """The file's last chunk."""
+    bytes_done: int = 0
+    """Input bytes read when this chunk was (about: readers read ahead), over all files."""
 
     @property
     def name(self) -> str:
@@ -88,6 +90,9 @@ class Source:
             )
         self.format = formats.pop()
         self.chunk_rows = chunk_rows
+        self.total_bytes = sum(self.sizes.values())
+        self.bytes_done = 0
+        """Input bytes read so far (CSV and JSON lines), over all files in order."""
 
     def column_names(self) -> list[str]:
         """The first file's columns, in file order."""
@@ -119,14 +124,15 @@ class Source:
     def chunks(self, file_index: int, text_columns: tuple[str, ...]) -> Iterator[Chunk]:
         """The chunks of one file, in order; `text_columns` are read as text (CSV)."""
         path = self.files[file_index]
+        base = sum(self.sizes[p] for p in self.files[:file_index])
         if self.format == "parquet":
             tables = self._parquet(path)
         elif self.format == "csv":
-            tables = self._csv(path, text_columns)
+            tables = self._csv(path, text_columns, base)
         elif self.format in ("npy", "npz"):
             tables = self._arrays(path)
         else:
-            yield from self._json_lines(file_index, path)
+            yield from self._json_lines(file_index, path, base)
             return
         yield from _numbered(file_index, _rebatch(tables, self.chunk_rows))
 
@@ -138,14 +144,16 @@ class Source:
             for batch in reader.iter_batches(batch_size=self.chunk_rows):
                 yield pa.Table.from_batches([batch])
 
-    def _csv(self, path: str, text_columns: tuple[str, ...]) -> Iterator[pa.Table]:
+    def _csv(self, path: str, text_columns: tuple[str, ...], base: int) -> Iterator[pa.Table]:
         convert = pacsv.ConvertOptions(
             column_types={c: pa.string() for c in text_columns}, strings_can_be_null=True
         )
-        with self.filesystem.open_input_stream(path) as stream:
-            reader = pacsv.open_csv(stream, convert_options=convert)
+        with self.filesystem.open_input_file(path) as file:  # seekable: tell() says how far
+            reader = pacsv.open_csv(file, convert_options=convert)
             for batch in reader:
+                self.bytes_done = base + file.tell()
                 yield pa.Table.from_batches([batch])
+        self.bytes_done = base + self.sizes[path]
 
     def _arrays(self, path: str) -> Iterator[pa.Table]:
         arrays: dict[str, np.ndarray]
@@ -167,17 +175,20 @@ class Source:
             stop = min(rows, start + self.chunk_rows)
             yield pa.table({n: _column(a[start:stop]) for n, a in arrays.items()})
 
-    def _json_lines(self, file_index: int, path: str) -> Iterator[Chunk]:
+    def _json_lines(self, file_index: int, path: str, base: int) -> Iterator[Chunk]:
         index = 0
         lines: list[bytes] = []
+        self.bytes_done = base
         with self.filesystem.open_input_stream(path) as stream:
             for line in _lines(stream):
+                self.bytes_done += len(line) + 1
                 if line.strip():
                     lines.append(line)
                 if len(lines) == self.chunk_rows:
                     yield _json_chunk(file_index, index, self.chunk_rows, lines, last=False)
                     index += 1
                     lines = []
+        self.bytes_done = base + self.sizes[path]
         if lines or index == 0:
             yield _json_chunk(file_index, index, self.chunk_rows, lines, last=True)
         else:

@@ -45,3 +45,13 @@ def test_without_a_terminal_a_log_line_each_interval(caplog: pytest.LogCaptureFi
     summary = progress.summary()
     assert summary["rows"] == 500 and summary["rows_per_s"] == 25.0 and summary["seconds"] == 20.0
     assert summary_line(summary).startswith("naiad batch done rows=500 written=500 rejected=0")
+
+
+def test_without_a_row_count_the_share_of_bytes_read_gives_the_eta() -> None:
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(None, out, total_bytes=1_000_000, tty=True, clock=clock)
+    clock.now += 5.0
+    progress.advance(4_000, 4_000, 0, bytes_done=250_000)
+    line = out.getvalue().split("\r")[-1]
+    assert line.startswith("[######  ")
+    assert "25% 4,000 rows, 800 rows/s, ETA 15 s, 0 rejected" in line
