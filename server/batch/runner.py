@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from naiad.errors import NaiadError, Unavailable
 
 BATCH = CallContext(protocol="batch")
 _QUEUE_FULL = "queue is full"
-_REMOTE_RETRIES = 12
-"""Tries again after a full queue at a server, waiting 10 ms doubling up to 1 s between."""
+_REMOTE_PATIENCE_S = 300.0
+"""How long a request keeps trying a server whose queue is full (10 ms doubling to 0.5 s
+between tries) before the job fails."""
 
 
 class ChunkRunner:
@@ -150,7 +152,9 @@ class RemoteRunner(ChunkRunner):
     ) -> dict[str, np.ndarray]:
         from naiad_client.errors import InferenceServerError
 
-        for attempt in range(_REMOTE_RETRIES + 1):
+        give_up = time.monotonic() + _REMOTE_PATIENCE_S
+        attempt = 0
+        while True:
             try:
                 result = await self._client.infer(
                     self.signature.name, inputs, version=self._version, request_id=request_id
@@ -159,8 +163,9 @@ class RemoteRunner(ChunkRunner):
             except InferenceServerError as exc:
                 # The server's queue is shared with its other clients: a full one is a reason
                 # to slow down, not to fail the job.
-                if _QUEUE_FULL not in str(exc) or attempt == _REMOTE_RETRIES:
+                if _QUEUE_FULL not in str(exc) or time.monotonic() > give_up:
                     raise NaiadError(f"server at the --url: {exc}") from None
-                await asyncio.sleep(min(1.0, 0.01 * 2**attempt))
+                await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
+                attempt += 1
         outputs: dict[str, np.ndarray] = result.outputs
         return outputs if self._batches else {n: a[None] for n, a in outputs.items()}
