@@ -8,6 +8,7 @@ import sys
 
 from naiad import event_loop
 from naiad.app import NaiadServer, ServerOptions
+from naiad.batch import command as batch_command
 from naiad.doctor import DESCRIPTION as doctor_description
 from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.importer import command as import_command
@@ -255,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollout_command.add_arguments(rollout)
     rollout.set_defaults(run=rollout_command.run)
+
+    batch = commands.add_parser(
+        "batch",
+        help="run a model over files or tables (Parquet, CSV, JSON lines), resumable, or on Ray",
+        description=batch_command.DESCRIPTION,
+    )
+    batch_command.add_arguments(batch)
+    _add_log_flags(batch, with_defaults=False)
+    batch.set_defaults(run=batch_command.run)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description
