@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from naiad.config.parse import read_config_file
+from naiad.config.parse import parse_config_json, read_config_file
 from naiad.ensemble.config import is_ensemble
 from naiad.errors import ModelLoadError
 
@@ -35,3 +35,21 @@ def load_waves(names: Sequence[str], directories: Mapping[str, Path]) -> list[li
         for name in wave:
             del uses[name]
     return waves
+
+
+def members_of(name: str, directory: Path | None, config_json: str | None = None) -> list[str]:
+    """The models `name`'s steps use, in step order without repeats, when it is an ensemble
+    (its config from `config_json` when given, else its directory); [] otherwise, or when its
+    config cannot be read (its own load then fails with the reason)."""
+    try:
+        if config_json is not None:
+            config = parse_config_json(config_json, model=name)
+        elif directory is not None:
+            config = read_config_file(directory, model=name)
+        else:
+            return []
+    except ModelLoadError:
+        return []
+    if config is None or not is_ensemble(config):
+        return []
+    return list(dict.fromkeys(step.model_name for step in config.ensemble_scheduling.step))

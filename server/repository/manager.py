@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from naiad.ensemble.order import load_waves
+from naiad.ensemble.order import load_waves, members_of
 from naiad.errors import InvalidArgument, ModelLoadError, NotFound, Unavailable
 from naiad.repository.layout import fingerprint, list_models, model_name_problem
 from naiad.repository.poller import Poller
@@ -141,6 +141,9 @@ class ModelRepository:
         loaded from (needs `config_json`). Raises Unavailable outside explicit mode,
         InvalidArgument for a name that cannot name a model directory, ModelLoadError with
         the reason on failure (a reload that fails leaves the old versions serving).
+
+        An ensemble's members that do not serve yet are loaded first, as Triton does, so that
+        loading the ensemble alone brings up its whole pipeline.
         """
         self._check_control()
         _check_name(name)
@@ -148,10 +151,24 @@ class ModelRepository:
             raise ModelLoadError(
                 f"model '{name}': loading model files needs the 'config' parameter"
             )
+        self._load_members(name, config_json, chain=(name,))
         with self._model_lock(name):
             self._check_open()
             old = self._snapshot.models.get(name)
             self._transitions.load(name, old, config_json=config_json, files=files)
+
+    def _load_members(self, name: str, config_json: str | None, chain: tuple[str, ...]) -> None:
+        """Loads the members of ensemble `name` that do not serve, theirs first; an ensemble
+        that uses itself through `chain` is left to fail its own checks."""
+        directories = list_models(self._roots).found
+        for member in members_of(name, directories.get(name), config_json):
+            view = self._snapshot.models.get(member)
+            if member in chain or member not in directories or (view and view.serving()):
+                continue  # a missing member fails the ensemble's load with its name
+            self._load_members(member, None, (*chain, member))
+            with self._model_lock(member):
+                self._check_open()
+                self._transitions.load(member, self._snapshot.models.get(member))
 
     def unload(self, name: str) -> None:
         """Stops serving `name`: UNLOADING, wait for in-flight requests, then UNAVAILABLE.

@@ -4,6 +4,7 @@ readiness, errors, and load-time checks of bad ensembles."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -197,12 +198,32 @@ async def test_the_ensemble_is_ready_only_while_its_members_are(tmp_path: Path) 
         await asyncio.to_thread(repository.stop)
 
 
-async def test_an_ensemble_loaded_before_its_members_says_which_is_missing(tmp_path: Path) -> None:
+async def test_loading_an_ensemble_loads_its_members_first(tmp_path: Path) -> None:
     root = ensemble_repo.write(tmp_path / "repo")
+    repository, engine = await started(root, mode="explicit")
+    try:
+        await engine.load("classifier", None, {}, INTERNAL)  # already serving: left alone
+        _, before, _ = repository.resolve("classifier")
+        await engine.load("pipeline", None, {}, INTERNAL)  # as Triton: the pipeline comes up
+        for name in ("normalise", "classifier", "top2", "pipeline"):
+            assert engine.model_ready(name, "", INTERNAL), name
+        assert repository.resolve("classifier")[1] is before  # not reloaded
+        answer = await engine.submit(raw_request(sample(2)), INTERNAL)
+        assert len(answer.outputs) == 3
+    finally:
+        await asyncio.to_thread(repository.stop)
+
+
+async def test_an_ensemble_whose_member_is_not_in_the_repository_says_which(
+    tmp_path: Path,
+) -> None:
+    root = ensemble_repo.write(tmp_path / "repo")
+    shutil.rmtree(root / "normalise")
     repository, engine = await started(root, mode="explicit")
     try:
         with pytest.raises(NaiadError, match="step 1 \\(model 'normalise'\\) cannot be used"):
             await engine.load("pipeline", None, {}, INTERNAL)
+        assert not engine.model_ready("pipeline", "", INTERNAL)
     finally:
         await asyncio.to_thread(repository.stop)
 
