@@ -14,8 +14,8 @@ from naiad.engine.engine import Engine
 from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
-from naiad.ensemble.factory import EnsembleFactory
 from naiad.engine.response_cache import ResponseCache
+from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
 from naiad.observability.access_log import AccessLogLayer
 from naiad.observability.cache_metrics import CacheCollector

@@ -19,7 +19,7 @@ import numpy as np
 
 from naiad.datatypes import DataType, from_wire
 from naiad.engine.request import InferInput, InferRequest, InferResponse, ParameterValue
-from naiad.errors import InvalidArgument, Unimplemented
+from naiad.errors import InvalidArgument
 from naiad.limits import DEFAULT_LIMITS, TensorLimits
 from naiad.transport.shm_tensors import (
     NO_SHARED_MEMORY,
