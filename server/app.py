@@ -15,6 +15,10 @@ from naiad.engine.layers import Layer, compose
 from naiad.engine.loader import gpu_available, load_served_model
 from naiad.engine.protocol import InferenceEngine
 from naiad.front_end import FrontEnd
+from naiad.monitor import MonitorBook, MonitorLayer, MonitorSettings
+from naiad.monitor.book import DEFAULT_STATE_DIRNAME as MONITOR_STATE_DIRNAME
+from naiad.monitor.metrics import MonitorCollector
+from naiad.monitor.settings import SETTINGS_FILE as MONITOR_FILE
 from naiad.observability.access_log import AccessLogLayer
 from naiad.observability.ledger import StatsLedger
 from naiad.observability.metrics import MetricsRoute, build_registry
@@ -78,6 +82,11 @@ class ServerOptions:
     rollout_state_dir: str | None = None
     """Where running rollouts keep their state across restarts; None: `.naiad-rollout` in the
     model repository."""
+    monitor: MonitorSettings | None = None
+    """Watch every model with these settings (--monitor); None: only models with a
+    monitor.toml (naiad.monitor)."""
+    monitor_state_dir: str | None = None
+    """Labels and captured samples; None: `.naiad-monitor` in the model repository."""
 
 
 class NaiadServer:
@@ -86,7 +95,8 @@ class NaiadServer:
 
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
     (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), RolloutLayer
-    (the versions of unversioned requests, per each model's rollout.toml), then the core
+    (the versions of unversioned requests, per each model's rollout.toml), MonitorLayer (when
+    --monitor is given or a model has a monitor.toml), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
@@ -103,6 +113,9 @@ class NaiadServer:
         )
         self.rollouts = RolloutBook(store=StateStore(Path(state_dir)))
         factory = self.ledger.timed(load_served_model) if self.ledger else load_served_model
+        self.monitors = _monitor_book(options)
+        if self.monitors is not None:
+            factory = self.monitors.reading_settings(factory)
         self.repository = ModelRepository(
             options.model_repository,
             factory=self.rollouts.reading_plans(factory),
@@ -116,6 +129,8 @@ class NaiadServer:
         self.core = Engine(self.repository, strict_readiness=options.strict_readiness)
         rollout = functools.partial(RolloutLayer, book=self.rollouts)
         layers = [*_layers(options), *self.security.layers(), rollout]
+        if self.monitors is not None:
+            layers.append(functools.partial(MonitorLayer, book=self.monitors))
         self.engine: InferenceEngine = compose(self.core, layers)
         self.front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
@@ -134,7 +149,11 @@ class NaiadServer:
             host = options.http_host or options.grpc_host
             admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
             api = RestApi(
-                self.engine, self.security.guard, options.max_message_bytes, rollout=admin
+                self.engine,
+                self.security.guard,
+                options.max_message_bytes,
+                rollout=admin,
+                monitor=self.monitors,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
@@ -145,6 +164,8 @@ class NaiadServer:
         registry = build_registry(self.repository, self.ledger) if self.ledger else None
         if registry is not None:
             registry.register(RolloutCollector(self.rollouts))
+            if self.monitors is not None:
+                registry.register(MonitorCollector(self.monitors))
         stream_metrics = StreamMetrics(registry) if options.streams else None
         for number, spec in enumerate(options.streams):
             assert stream_metrics is not None
@@ -170,6 +191,8 @@ class NaiadServer:
         live and not yet ready while it loads."""
         for front in self.front_ends:
             await front.start()
+        if self.monitors is not None:
+            self.monitors.start()
         await asyncio.to_thread(self.repository.start)
         self.core.accept(True)
         for front in self.front_ends:
@@ -185,6 +208,8 @@ class NaiadServer:
             await front.stop(self.options.grace_s)
         await asyncio.to_thread(self.repository.stop)
         self.rollouts.save()  # canary progress as it stood at the stop
+        if self.monitors is not None:
+            await asyncio.to_thread(self.monitors.stop)
 
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()
@@ -212,3 +237,13 @@ def _layers(options: ServerOptions) -> list[Layer]:
             raise RuntimeError("tracing needs OpenTelemetry: pip install 'naiad[otel]'")
         layers.append(functools.partial(TracingLayer, tracer=tracer))
     return layers
+
+
+def _monitor_book(options: ServerOptions) -> MonitorBook | None:
+    """The monitor, when --monitor is given or a model of the repository has a monitor.toml
+    at start (otherwise the request path carries no monitoring layer at all)."""
+    root = Path(options.model_repository)
+    if options.monitor is None and not any(root.glob(f"*/{MONITOR_FILE}")):
+        return None
+    state_dir = options.monitor_state_dir or str(root / MONITOR_STATE_DIRNAME)
+    return MonitorBook(options.monitor, Path(state_dir))

@@ -4,7 +4,8 @@ call, encodes.
 Endpoints: GET /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}] and its /ready,
 /config and /stats, /v2/models/stats; POST .../infer, /v2/repository/index,
 /v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json;
-the rollout admin endpoints under /v2/rollout (rollout_routes.py).
+the rollout admin endpoints under /v2/rollout (rollout_routes.py), the monitoring ones under
+/v2/monitor (monitor_routes.py).
 Shared-memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED.
 """
 
@@ -39,7 +40,9 @@ from naiad.transport.model_codec import model_metadata, model_statistics
 from naiad.transport.service import EXTENSIONS
 
 if TYPE_CHECKING:
+    from naiad.monitor.book import MonitorBook
     from naiad.rollout.admin import RolloutAdmin
+    from naiad.transport.http.monitor_routes import MonitorRoutes
     from naiad.transport.http.rollout_routes import RolloutRoutes
 
 log = logging.getLogger("naiad.http")
@@ -73,8 +76,10 @@ class RestApi:
         guard: Guard,
         max_body_bytes: int,
         rollout: RolloutAdmin | None = None,
+        monitor: MonitorBook | None = None,
     ) -> None:
-        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it."""
+        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it;
+        `monitor`: the monitoring endpoints (monitor_routes.py)."""
         self._engine = engine
         self._guard = guard
         self._max_body_bytes = max_body_bytes
@@ -84,6 +89,11 @@ class RestApi:
             from naiad.transport.http.rollout_routes import RolloutRoutes
 
             self._rollout = RolloutRoutes(rollout, guard.policy)
+        self._monitor: MonitorRoutes | None = None
+        if monitor is not None:
+            from naiad.transport.http.monitor_routes import MonitorRoutes
+
+            self._monitor = MonitorRoutes(monitor, guard.policy)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
@@ -169,6 +179,8 @@ class RestApi:
             raise Unimplemented(f"{_UNSUPPORTED_NAMES[match[1]]} is not supported by naiad")
         if self._rollout is not None and self._rollout.handles(path):
             return self._rollout(request, self._context(request), self._body(request))
+        if self._monitor is not None and self._monitor.handles(path):
+            return await self._monitor(request, self._context(request), self._body(request))
         return None
 
     async def _infer(self, request: HttpRequest, name: str, version: str) -> HttpResponse:
