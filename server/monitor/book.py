@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from naiad.config.paths import ModelFiles
 from naiad.config.settings import ModelSettings
 from naiad.errors import InvalidArgument, ModelLoadError, NotFound
@@ -306,9 +308,13 @@ def _record(sample: Sample, seen: Observation) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
+    # Nested lists of the tensor's shape; BYTES as text (a captured sample is read by people
+    # and by training code, not by naiad).
     if value.dtype == object:
-        return [
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-            for v in value.ravel().tolist()
-        ]
+        return _as_text(value).tolist()
     return value.tolist()
+
+
+_as_text = np.frompyfunc(
+    lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v, 1, 1
+)
