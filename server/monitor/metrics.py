@@ -118,14 +118,16 @@ class MonitorCollector(Collector):
                             stats.histogram.cumulative(),
                             stats.histogram.total,
                         )
-                    scores = monitor.labels.scores.get(version)
-                    if scores is not None and scores.value() is not None:
-                        if scores.kind == CLASSIFICATION:
-                            accuracy.add_metric([name, version, "accuracy"], scores.value())
-                        else:
-                            accuracy.add_metric([name, version, "mae"], scores.value())
-                            accuracy.add_metric([name, version, "rmse"], scores.rmse())
-                        on = monitor.labels.alert(version) is not None
-                        accuracy_alert.add_metric([name, version], 1.0 if on else 0.0)
+                for version, scores in sorted(monitor.labels.scores.items()):
+                    value = scores.value()  # labelled versions, also before any new request
+                    if value is None:
+                        continue
+                    if scores.kind == CLASSIFICATION:
+                        accuracy.add_metric([name, version, "accuracy"], value)
+                    else:
+                        accuracy.add_metric([name, version, "mae"], value)
+                        accuracy.add_metric([name, version, "rmse"], scores.rmse() or 0.0)
+                    on = monitor.labels.alert(version) is not None
+                    accuracy_alert.add_metric([name, version], 1.0 if on else 0.0)
         yield from (score, alert, model_drift, share, confidence, accuracy, accuracy_alert)
         yield from (sampled, setting, requests, dropped, captured, alerts)

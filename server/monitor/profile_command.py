@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from naiad.config.problems import type_name
 from naiad.datatypes import from_config
 from naiad.engine.context import INTERNAL
 from naiad.engine.engine import Engine
@@ -101,7 +102,7 @@ async def profile(model_dir: Path, data: Path, args: argparse.Namespace) -> tupl
 def _typed(inputs: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
     typed = {}
     for spec in config.input:
-        dtype = from_config(ModelConfig.DataType.Name(spec.data_type))
+        dtype = from_config(type_name(spec.data_type))
         value = inputs[spec.name]
         shape = (value.shape[0], *spec.dims) if spec.dims and -1 not in spec.dims else value.shape
         try:
@@ -122,7 +123,7 @@ async def _answers(
     for start in range(0, rows, step):
         tensors = []
         for spec in config.input:
-            dtype = from_config(ModelConfig.DataType.Name(spec.data_type))
+            dtype = from_config(type_name(spec.data_type))
             value = inputs[spec.name][start : start + step]
             if not config.max_batch_size:
                 value = value[0]

@@ -20,9 +20,10 @@ def model_report(book: MonitorBook, name: str, evaluate: bool = True) -> dict[st
     gate = monitor.gate
     settings = monitor.settings
     with monitor.lock:
+        names = set(monitor.versions) | set(monitor.labels.scores)
         versions = {
-            v: _version(monitor, vm, book.now(), evaluate)
-            for v, vm in sorted(monitor.versions.items(), key=lambda kv: _order(kv[0]))
+            v: _version(monitor, v, monitor.versions.get(v), book.now(), evaluate)
+            for v in sorted(names, key=_order)
         }
         pending = len(monitor.labels.pending)
     return {
@@ -54,8 +55,14 @@ def _order(version: str) -> tuple[int, str]:
 
 
 def _version(
-    monitor: ModelMonitor, version: VersionMonitor, now_s: float, evaluate: bool
+    monitor: ModelMonitor,
+    number: str,
+    version: VersionMonitor | None,
+    now_s: float,
+    evaluate: bool,
 ) -> dict[str, Any]:
+    if version is None:  # labelled before a restart, no request since
+        version = VersionMonitor(monitor.name, number, monitor.settings, None, set())
     verdict = version.evaluate(now_s) if evaluate else version.last
     tensors = {}
     for name, layout in version.layouts.items():
