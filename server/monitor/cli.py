@@ -48,6 +48,13 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help=f"share of requests the monitor reads (default {MonitorSettings.sample_ratio})",
     )
     serve.add_argument(
+        "--monitor-max-samples-per-s",
+        type=float,
+        default=None,
+        help="cap on sampled requests per second under heavy traffic (0: none; default "
+        f"{MonitorSettings.max_samples_per_s:g})",
+    )
+    serve.add_argument(
         "--monitor-state-dir",
         default=None,
         help="labels and captured samples (default: .naiad-monitor in the model repository)",
@@ -62,6 +69,8 @@ def monitor_defaults(args: argparse.Namespace) -> MonitorSettings | None:
     values: dict[str, Any] = {}
     if args.monitor_sample_ratio is not None:
         values["sample_ratio"] = args.monitor_sample_ratio
+    if args.monitor_max_samples_per_s is not None:
+        values["max_samples_per_s"] = args.monitor_max_samples_per_s
     if args.monitor_alert_command:
         values["alert_command"] = args.monitor_alert_command
     if args.monitor_alert_webhook:

@@ -66,7 +66,7 @@ def numeric_drift(
     psis = psi(reference.counts, counts)
     ref_shares = reference.counts / reference.counts.sum(axis=1, keepdims=True)
     cur_shares = counts / max(current.shape[0], 1)
-    ks = ks_statistic(reference.sample, current)
+    ks = ks_statistic(reference.columns, current)
     pvalues = ks_pvalue(ks, reference.sample.shape[0], current.shape[0])
     found = []
     for column, name in enumerate(reference.layout.names):

@@ -39,6 +39,8 @@ class NumericReference:
     low: np.ndarray
     high: np.ndarray
     """[features] the outlier fences."""
+    columns: np.ndarray
+    """[features, rows]: the sample again, one contiguous sorted row per feature (for KS)."""
 
 
 @dataclass
@@ -76,6 +78,7 @@ def numeric_reference(layout: TensorLayout, values: np.ndarray, bins: int) -> Nu
         bin_counts(sample, edges),
         q1 - OUTLIER_IQRS * iqr,
         q3 + OUTLIER_IQRS * iqr,
+        np.ascontiguousarray(sample.T),
     )
 
 

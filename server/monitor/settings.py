@@ -43,7 +43,7 @@ class MonitorSettings:
     """Rows in the sliding window compared with the reference."""
     window_s: float = 0.0
     """Also drop rows older than this from the window (0: by count only)."""
-    evaluate_every_rows: int = 100
+    evaluate_every_rows: int = 250
     """Drift is recomputed each time this many new rows entered a full window."""
     bins: int = 10
     """Quantile bins of PSI."""

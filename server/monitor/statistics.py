@@ -1,7 +1,8 @@
 """Drift and confidence statistics as pure functions over whole arrays.
 
 Numeric features come as matrices [rows, features], one column per feature, and every
-function answers one figure per column at once (no Python loop over columns or elements).
+function answers one figure per column (whole-array numpy; KS loops over features, never
+over elements).
 Categorical features come as probability or count vectors over one category list.
 
 Conventions, chosen to match what users of Evidently and NannyML read:
@@ -58,20 +59,27 @@ def _shares(counts: np.ndarray) -> np.ndarray:
     return np.maximum(shares, PSI_EPSILON)
 
 
-def ks_statistic(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """max |F_ref - F_cur| per column of [n_ref, features] and [n_cur, features]."""
-    n_ref, n_cur = reference.shape[0], current.shape[0]
-    both = np.concatenate([reference, current], axis=0)
-    order = np.argsort(both, axis=0, kind="stable")
-    ordered = np.take_along_axis(both, order, axis=0)
-    from_ref = order < n_ref
-    cdf_ref = np.cumsum(from_ref, axis=0) / n_ref
-    cdf_cur = np.cumsum(~from_ref, axis=0) / n_cur
-    # Within a run of equal values only its last position is a step of both CDFs.
-    last_of_run = np.ones_like(from_ref)
-    last_of_run[:-1] = ordered[1:] != ordered[:-1]
-    gap = np.where(last_of_run, np.abs(cdf_ref - cdf_cur), 0.0)
-    return gap.max(axis=0)
+def ks_statistic(reference_columns: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """max |F_ref - F_cur| per feature, from the reference as [features, n_ref] (each row
+    sorted ascending, as NumericReference.columns keeps it) and the window [n_cur, features].
+
+    Between two points of the window F_cur is flat, so the supremum is reached at a window
+    point or just before one: F_ref there is one searchsorted per side. One pair per feature
+    (a loop over features at evaluation time, never over elements); stacking both samples
+    and sorting along rows instead measured 20x slower for a 5000-row reference.
+    """
+    n_ref, n_cur = reference_columns.shape[1], current.shape[0]
+    ordered = np.sort(current.T, axis=1)
+    found = np.empty(reference_columns.shape[0], dtype=np.float64)
+    for feature in range(reference_columns.shape[0]):
+        ref = reference_columns[feature]
+        cur = ordered[feature]
+        at = np.searchsorted(ref, cur, side="right") / n_ref
+        at -= np.searchsorted(cur, cur, side="right") / n_cur
+        before = np.searchsorted(ref, cur, side="left") / n_ref
+        before -= np.searchsorted(cur, cur, side="left") / n_cur
+        found[feature] = max(np.abs(at).max(), np.abs(before).max())
+    return found
 
 
 def ks_pvalue(statistic: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray:
