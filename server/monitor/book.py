@@ -41,6 +41,7 @@ log = logging.getLogger("naiad.monitor")
 DEFAULT_STATE_DIRNAME = ".naiad-monitor"
 MAX_QUEUE = 1024
 _MAX_CAPTURED_IDS = 10000
+_MAX_BATCH = 256
 _STOP = object()
 
 
@@ -195,43 +196,69 @@ class MonitorBook:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            batch = [self._queue.get()]
+            while len(batch) < _MAX_BATCH:  # whatever else waits: read together, cheaper
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            samples = [item for item in batch if isinstance(item, Sample)]
             try:
-                if item is _STOP:
-                    return
-                assert isinstance(item, Sample)
-                self.process(item)
+                self.process_many(samples)
             except Exception:  # a bad sample must not end monitoring
-                log.exception("monitor: a sample of model could not be processed")
+                log.exception("monitor: %d samples could not be processed", len(samples))
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if len(samples) < len(batch):
+                return  # _STOP, queued after everything else
 
     def process(self, sample: Sample) -> Observation | None:
         """Reads one sample (the worker's job; tests may call it directly)."""
-        monitor = self._models.get(sample.model)
-        if monitor is None:
-            return None
+        return self.process_many([sample])[0]
+
+    def process_many(self, samples: list[Sample]) -> list[Observation | None]:
+        """Reads samples in order, those of one model version together (their rows stacked:
+        one numpy pass per tensor, whatever the number of requests)."""
+        found: list[Observation | None] = [None] * len(samples)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for number, sample in enumerate(samples):
+            groups.setdefault((sample.model, sample.version), []).append(number)
+        for (model, version), numbers in groups.items():
+            monitor = self._models.get(model)
+            if monitor is None:
+                continue
+            group = [samples[n] for n in numbers]
+            for number, seen in zip(numbers, self._process(monitor, version, group), strict=True):
+                found[number] = seen
+        return found
+
+    def _process(
+        self, monitor: ModelMonitor, number: str, samples: list[Sample]
+    ) -> list[Observation]:
         with monitor.lock:
-            version = monitor.versions.get(sample.version)
+            version = monitor.versions.get(number)
             if version is None:
                 version = VersionMonitor(
-                    sample.model,
-                    sample.version,
-                    monitor.settings,
-                    monitor.profile,
-                    set(monitor.inputs),
+                    monitor.name, number, monitor.settings, monitor.profile, set(monitor.inputs)
                 )
-                monitor.versions[sample.version] = version
-            seen = version.observe(sample, self._rng.random())
-            if seen.predictions is not None:
-                monitor.labels.expect(sample.id, sample.version, seen.predictions)
-            if seen.reasons and monitor.sink is not None:
-                if monitor.sink.write(_record(sample, seen)) and sample.id:
-                    monitor.captured[sample.id] = None
-                    while len(monitor.captured) > _MAX_CAPTURED_IDS:
-                        monitor.captured.popitem(last=False)
+                monitor.versions[number] = version
+            seen = version.observe(samples, [self._rng.random() for _ in samples])
+            monitor.labels.expect_many(
+                [
+                    (s.id, number, o.predictions)
+                    for s, o in zip(samples, seen, strict=True)
+                    if o.predictions is not None
+                ]
+            )
+            for sample, one in zip(samples, seen, strict=True):
+                if one.reasons and monitor.sink is not None:
+                    if monitor.sink.write(_record(sample, one)) and sample.id:
+                        monitor.captured[sample.id] = None
+                        while len(monitor.captured) > _MAX_CAPTURED_IDS:
+                            monitor.captured.popitem(last=False)
             alerting = version.last.alerting()
-            if self._started(monitor, sample.version, "drift", bool(alerting)):
+            if self._started(monitor, number, "drift", bool(alerting)):
                 features = [
                     {
                         "tensor": f.tensor,
@@ -243,7 +270,7 @@ class MonitorBook:
                 ]
                 self._fire(
                     monitor,
-                    sample.version,
+                    number,
                     "drift",
                     {
                         "drifted_share": version.last.drifted_share,

@@ -76,19 +76,23 @@ class LabelBook:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._replay()
 
-    def expect(self, request_id: str, version: str, predictions: list[float | int]) -> None:
-        """Remembers one answer's per-row predictions until its label comes."""
-        if not request_id:
+    def expect_many(self, answers: list[tuple[str, str, list[float | int]]]) -> None:
+        """Remembers each (request id, version, per-row predictions) until its label comes;
+        answers without an id cannot be labelled and are skipped."""
+        kept = [(i, v, p) for i, v, p in answers if i]
+        if not kept:
             return
-        self._remember(request_id, version, predictions)
-        self._append("pending.jsonl", {"id": request_id, "v": version, "p": predictions})
-        self._pending_lines += 1
+        for request_id, version, predictions in kept:
+            self._remember(request_id, version, predictions)
+        self._append("pending.jsonl", [{"id": i, "v": v, "p": p} for i, v, p in kept])
+        self._pending_lines += len(kept)
         if self._pending_lines > _COMPACT_FACTOR * self.settings.max_pending_labels:
             self._rewrite_pending()
 
     def label(self, items: list[tuple[str, Any]]) -> Outcome:
         """Scores each (request id, label); a label is a number or one number per row."""
         outcome = Outcome()
+        written: list[dict[str, Any]] = []
         for request_id, label in items:
             found = self.pending.get(request_id)
             if found is None:
@@ -104,10 +108,9 @@ class LabelBook:
             del self.pending[request_id]
             outcome.matched += 1
             outcome.scored.append((request_id, version, label))
-            self._append(
-                "labels.jsonl", {"id": request_id, "v": version, "p": predictions, "l": label}
-            )
-            self._label_lines += 1
+            written.append({"id": request_id, "v": version, "p": predictions, "l": label})
+        self._append("labels.jsonl", written)
+        self._label_lines += len(written)
         if self._label_lines > _COMPACT_FACTOR * self.settings.label_window * max(
             1, len(self.scores)
         ):
@@ -195,11 +198,11 @@ class LabelBook:
         self._rewrite("labels.jsonl", lines)
         self._label_lines = len(lines)
 
-    def _append(self, name: str, record: dict[str, Any]) -> None:
-        if self._dir is None:
+    def _append(self, name: str, records: list[dict[str, Any]]) -> None:
+        if self._dir is None or not records:
             return
         with open(self._dir / name, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            file.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
 
     def _rewrite(self, name: str, records: list[dict[str, Any]]) -> None:
         if self._dir is None:

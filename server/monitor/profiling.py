@@ -34,5 +34,5 @@ def build_profile(
         raise InvalidArgument("a profile needs two rows or more")
     all_rows = dataclasses.replace(settings, reference_rows=num_rows, capture_outliers=False)
     monitor = VersionMonitor("profile", "", all_rows, None, set(inputs))
-    monitor.observe(Sample("profile", "", "", inputs, outputs, True, time.monotonic()), 1.0)
+    monitor.observe([Sample("profile", "", "", inputs, outputs, True, time.monotonic())], [1.0])
     return monitor.profile(source)

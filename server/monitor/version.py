@@ -98,42 +98,45 @@ class VersionMonitor:
         self._since_evaluation = 0
         self.lock = threading.Lock()
 
-    def observe(self, sample: Sample, draw: float) -> Observation:
-        """Adds one sample to the windows (or the bootstrap reference); re-evaluates drift
-        every evaluate_every_rows. `draw` (0..1) decides the capture_share."""
+    def observe(self, samples: list[Sample], draws: list[float]) -> list[Observation]:
+        """Adds samples of this version to the windows (or the bootstrap reference), all of
+        their rows at once; re-evaluates drift every evaluate_every_rows. `draws` (0..1, one
+        per sample) decide the capture_share. One Observation per sample, in order."""
         settings = self.settings
-        seen = Observation()
+        seen = [Observation() for _ in samples]
+        now_s = samples[-1].time_s
         with self.lock:
-            self.num_samples += 1
-            tables = self._tables(sample, seen)
-            outlier = False
+            self.num_samples += len(samples)
+            tables, owners = self._tables(samples, seen)
+            outliers = np.zeros(len(samples), dtype=bool)
             for name, rows in tables.items():
                 reference = self.references.get(name)
                 if reference is None:
-                    self._grow_reference(name, rows, sample.time_s)
+                    self._grow_reference(name, rows)
                     continue
                 window = self.windows.get(name)
                 if window is None:
                     dtype = object if reference.layout.kind == CATEGORICAL else np.float64
                     window = Window(rows.shape[1], settings.window_rows, dtype)
                     self.windows[name] = window
-                window.add(rows, sample.time_s)
+                window.add(rows, now_s)
                 if settings.capture_outliers and isinstance(reference, NumericReference):
-                    outlier = outlier or bool(
-                        ((rows < reference.low) | (rows > reference.high)).any()
-                    )
+                    beyond = ((rows < reference.low) | (rows > reference.high)).any(axis=1)
+                    outliers[owners[name][beyond]] = True
             if tables:
-                self.num_rows += next(iter(tables.values())).shape[0]
-                self._since_evaluation += next(iter(tables.values())).shape[0]
+                num_rows = next(iter(tables.values())).shape[0]
+                self.num_rows += num_rows
+                self._since_evaluation += num_rows
             if self._since_evaluation >= settings.evaluate_every_rows:
-                self._evaluate(sample.time_s)
+                self._evaluate(now_s)
         floor = settings.capture_below_confidence
-        if seen.confidence is not None and floor > 0 and min(seen.confidence) < floor:
-            seen.reasons.append("low_confidence")
-        if outlier:
-            seen.reasons.append("outlier")
-        if draw < settings.capture_share:
-            seen.reasons.append("share")
+        for one, outlier, draw in zip(seen, outliers.tolist(), draws, strict=True):
+            if one.confidence is not None and floor > 0 and min(one.confidence) < floor:
+                one.reasons.append("low_confidence")
+            if outlier:
+                one.reasons.append("outlier")
+            if draw < settings.capture_share:
+                one.reasons.append("share")
         return seen
 
     def evaluate(self, now_s: float) -> Verdict:
@@ -159,39 +162,55 @@ class VersionMonitor:
         self._since_evaluation = 0
         return self.last
 
-    def _tables(self, sample: Sample, seen: Observation) -> dict[str, np.ndarray]:
-        tables: dict[str, np.ndarray] = {}
-        for group in (sample.inputs, sample.outputs):
-            for name, data in group.items():
-                layout = self.layouts.get(name)
-                if layout is None:
-                    layout = layout_for(
-                        name,
-                        data,
-                        sample.batched,
-                        name in self.settings.categorical,
-                        self.settings.max_features,
-                        self.settings.features.get(name, ()),
-                    )
-                    self.layouts[name] = layout
-                rows = rows_of(layout, data, sample.batched)
-                if rows is None:
-                    self.num_skipped += 1
-                    continue
-                tables[name] = rows
-        for name in sample.outputs:
+    def _tables(
+        self, samples: list[Sample], seen: list[Observation]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Every tensor's rows of all samples stacked, and per row the sample it came from."""
+        parts: dict[str, list[np.ndarray]] = {}
+        counts: dict[str, list[tuple[int, int]]] = {}
+        outputs: dict[str, None] = {}
+        for number, sample in enumerate(samples):
+            outputs.update(dict.fromkeys(sample.outputs))
+            for group in (sample.inputs, sample.outputs):
+                for name, data in group.items():
+                    layout = self.layouts.get(name)
+                    if layout is None:
+                        layout = layout_for(
+                            name,
+                            data,
+                            sample.batched,
+                            name in self.settings.categorical,
+                            self.settings.max_features,
+                            self.settings.features.get(name, ()),
+                        )
+                        self.layouts[name] = layout
+                    rows = rows_of(layout, data, sample.batched)
+                    if rows is None:
+                        self.num_skipped += 1
+                        continue
+                    parts.setdefault(name, []).append(rows)
+                    counts.setdefault(name, []).append((number, rows.shape[0]))
+        tables = {n: p[0] if len(p) == 1 else np.concatenate(p, axis=0) for n, p in parts.items()}
+        owners = {n: np.repeat([i for i, _ in c], [k for _, k in c]) for n, c in counts.items()}
+        for name in outputs:
             rows = tables.get(name)
             if rows is not None and self.layouts[name].kind == NUMERIC:
-                self._derive(name, rows, tables, seen)
-        return tables
+                self._derive(name, rows, counts[name], tables, owners, seen)
+        return tables, owners
 
     def _derive(
-        self, name: str, rows: np.ndarray, tables: dict[str, np.ndarray], seen: Observation
+        self,
+        name: str,
+        rows: np.ndarray,
+        counts: list[tuple[int, int]],
+        tables: dict[str, np.ndarray],
+        owners: dict[str, np.ndarray],
+        seen: list[Observation],
     ) -> None:
         mode = self.settings.confidence
         if mode == "off" or self.layouts[name].summarised or rows.shape[1] < 2:
-            if seen.predictions is None and rows.shape[1] >= 1:
-                seen.predictions = rows[:, 0].tolist()  # a regression's answer
+            if rows.shape[1] >= 1:
+                _per_sample(seen, counts, "predictions", rows[:, 0])  # a regression's answer
             return
         if mode == "logits":
             probabilities = softmax(rows)
@@ -210,11 +229,11 @@ class VersionMonitor:
         ):
             self.layouts.setdefault(derived, TensorLayout(derived, kind, (feature,)))
             tables[derived] = values
-        if seen.predictions is None:
-            seen.predictions = classes.tolist()
-            seen.confidence = top.tolist()
+            owners[derived] = owners[name]
+        _per_sample(seen, counts, "predictions", classes)
+        _per_sample(seen, counts, "confidence", top)
 
-    def _grow_reference(self, name: str, rows: np.ndarray, now_s: float) -> None:
+    def _grow_reference(self, name: str, rows: np.ndarray) -> None:
         parts = self._bootstrap.setdefault(name, [])
         parts.append(rows)
         total = sum(p.shape[0] for p in parts)
@@ -251,3 +270,14 @@ def _observe_all(histogram: Histogram, values: np.ndarray) -> None:
     histogram.counts = [c + int(a) for c, a in zip(histogram.counts, added.tolist(), strict=True)]
     histogram.num += int(values.shape[0])
     histogram.total += float(values[np.isfinite(values)].sum())
+
+
+def _per_sample(
+    seen: list[Observation], counts: list[tuple[int, int]], field_name: str, values: np.ndarray
+) -> None:
+    # The first output that gives predictions (or confidence) is the one labels score.
+    start = 0
+    for number, count in counts:
+        if getattr(seen[number], field_name) is None:
+            setattr(seen[number], field_name, values[start : start + count].tolist())
+        start += count

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from monitor_support import Clock, config, write_model_dir
+from monitor_support import Clock, answers, book_for, config, data, write_model_dir
 
 from naiad.monitor.book import MonitorBook
 from naiad.monitor.sampler import Gate
@@ -41,3 +41,24 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     book.drain()  # the worker takes what was queued
     book.stop()
     assert book.model("m").versions["1"].num_samples == 2
+
+
+def test_samples_read_together_keep_their_own_rows(tmp_path: Path) -> None:
+    """The worker stacks queued samples of one version; what each showed stays its own."""
+    book = book_for(tmp_path, "window_rows = 50\n")
+    rng = np.random.default_rng(3)
+    samples = []
+    for number in range(20):
+        part = data(1 + number % 3, rng)
+        if number == 7:
+            part["INPUT0"][-1, 4] = 50.0  # far beyond the reference's quartiles
+        samples.append(Sample("m", "1", f"r{number}", part, answers(part), True, 0.0))
+    seen = book.process_many(samples)
+    assert [len(o.predictions or []) for o in seen if o] == [1 + n % 3 for n in range(20)]
+    assert [n for n, o in enumerate(seen) if o and "outlier" in o.reasons] == [7]
+    for one, sample in zip(seen, samples, strict=True):
+        assert (
+            one is not None
+            and one.predictions == answers(sample.inputs)["OUTPUT0"].argmax(axis=1).tolist()
+        )
+    assert book.model("m").versions["1"].num_rows == sum(1 + n % 3 for n in range(20))
