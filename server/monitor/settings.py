@@ -44,7 +44,10 @@ class MonitorSettings:
     window_s: float = 0.0
     """Also drop rows older than this from the window (0: by count only)."""
     evaluate_every_rows: int = 250
-    """Drift is recomputed each time this many new rows entered a full window."""
+    """Drift is recomputed each time this many new rows entered a full window..."""
+    min_evaluate_interval_s: float = 1.0
+    """...and at most once in this many seconds, so that its cost (about 15 ms for a
+    64-feature model) stays bounded however heavy the sampled traffic."""
     bins: int = 10
     """Quantile bins of PSI."""
     psi_threshold: float = 0.2
@@ -106,7 +109,13 @@ class MonitorSettings:
             raise InvalidArgument("monitor setting max_sink_file_bytes: 1 KiB..max_sink_bytes")
         negative = [
             n
-            for n in ("max_samples_per_s", "window_s", "psi_threshold", "js_threshold")
+            for n in (
+                "max_samples_per_s",
+                "window_s",
+                "psi_threshold",
+                "js_threshold",
+                "min_evaluate_interval_s",
+            )
             if getattr(self, n) < 0
         ]
         if negative:

@@ -10,6 +10,7 @@ Distribution-like outputs (or logits, when the settings say so) add two derived 
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -93,7 +94,7 @@ class VersionMonitor:
         self.num_skipped = 0
         """Sampled tensors whose shape no longer fit their layout."""
         self.last = Verdict()
-        self.last_time_s = 0.0
+        self.last_time_s = -math.inf
         self._bootstrap: dict[str, list[np.ndarray]] = {}
         self._since_evaluation = 0
         self.lock = threading.Lock()
@@ -127,7 +128,8 @@ class VersionMonitor:
                 num_rows = next(iter(tables.values())).shape[0]
                 self.num_rows += num_rows
                 self._since_evaluation += num_rows
-            if self._since_evaluation >= settings.evaluate_every_rows:
+            due = now_s - self.last_time_s >= settings.min_evaluate_interval_s
+            if self._since_evaluation >= settings.evaluate_every_rows and due:
                 self._evaluate(now_s)
         floor = settings.capture_below_confidence
         for one, outlier, draw in zip(seen, outliers.tolist(), draws, strict=True):

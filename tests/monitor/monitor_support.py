@@ -55,10 +55,12 @@ def answers(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def write_model_dir(
     root: Path, settings: str = "", reference_rows: int = 5000, seed: int = 0
 ) -> Path:
-    """<root>/m with a monitor.toml holding `settings` and, when reference_rows, a profile."""
+    """<root>/m with a monitor.toml holding `settings` and, when reference_rows, a profile.
+    The clock stands still in these tests, so drift is evaluated by rows alone."""
     model_dir = root / "m"
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    (model_dir / "monitor.toml").write_text(settings)
+    still = "" if "min_evaluate_interval_s" in settings else "min_evaluate_interval_s = 0.0\n"
+    (model_dir / "monitor.toml").write_text(still + settings)
     if reference_rows:
         inputs = data(reference_rows, np.random.default_rng(seed))
         profile = build_profile(inputs, answers(inputs), MonitorSettings(), "training data")

@@ -126,7 +126,7 @@ def test_the_hook_fires_once_when_a_drift_alert_starts(tmp_path: Path) -> None:
 
 def test_settings_files_are_checked(tmp_path: Path) -> None:
     model_dir = write_model_dir(tmp_path, "", reference_rows=0)
-    assert read_settings(model_dir, None) == MonitorSettings()
+    assert read_settings(model_dir, None) == MonitorSettings(min_evaluate_interval_s=0.0)
     (model_dir / "monitor.toml").write_text("enabled = false\n")
     assert read_settings(model_dir, MonitorSettings()) is None
     for text, message in (

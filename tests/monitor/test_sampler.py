@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from monitor_support import Clock, answers, book_for, config, data, write_model_dir
+from monitor_support import Clock, answers, book_for, config, data, feed, write_model_dir
 
 from naiad.monitor.book import MonitorBook
 from naiad.monitor.sampler import Gate
@@ -62,3 +62,19 @@ def test_samples_read_together_keep_their_own_rows(tmp_path: Path) -> None:
             and one.predictions == answers(sample.inputs)["OUTPUT0"].argmax(axis=1).tolist()
         )
     assert book.model("m").versions["1"].num_rows == sum(1 + n % 3 for n in range(20))
+
+
+def test_drift_is_evaluated_at_most_once_per_interval(tmp_path: Path) -> None:
+    clock = Clock()
+    settings = "window_rows = 50\nevaluate_every_rows = 50\nmin_evaluate_interval_s = 2.0\n"
+    book = book_for(tmp_path, settings, clock=clock)
+    rng = np.random.default_rng(4)
+    feed(book, data(100, rng))
+    version = book.model("m").versions["1"]
+    first = version.last_time_s
+    assert first == clock.now
+    feed(book, data(100, rng))  # due by rows, not by time
+    assert version.last_time_s == first
+    clock.now += 2.0
+    feed(book, data(50, rng))
+    assert version.last_time_s == clock.now

@@ -29,6 +29,7 @@ dynamic_batching { }
 MONITOR = """
 window_rows = 200
 evaluate_every_rows = 50
+min_evaluate_interval_s = 0.0
 max_samples_per_s = 0
 capture_below_confidence = 0.0
 [features]
