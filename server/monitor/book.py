@@ -33,6 +33,7 @@ from naiad.monitor.reference import Profile, load_profile
 from naiad.monitor.sampler import Gate
 from naiad.monitor.settings import PROFILE_FILE, MonitorSettings, read_settings
 from naiad.monitor.sink import SampleSink
+from naiad.monitor.state_lock import StateLocks
 from naiad.monitor.version import Observation, Sample, VersionMonitor
 from naiad.repository.types import ModelFactory, ServedModel
 from naiad_protocol.model_config_pb2 import ModelConfig
@@ -59,6 +60,8 @@ class ModelMonitor:
     labels: LabelBook
     sink: SampleSink | None
     hook: AlertHook
+    capture_gate: Gate
+    """Captured samples per second, at most (the sink's own CPU stays bounded)."""
     versions: dict[str, VersionMonitor] = field(default_factory=dict)
     alerts: dict[tuple[str, str], bool] = field(default_factory=dict)
     """(version, drift|accuracy) -> whether that alert is on."""
@@ -89,6 +92,7 @@ class MonitorBook:
         self._lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue(max_queue)
         self._worker: threading.Thread | None = None
+        self._locks = StateLocks()
         self.num_dropped = 0
         """Samples dropped because the queue was full."""
 
@@ -145,6 +149,8 @@ class MonitorBook:
         profile = load_profile(profile_path) if stamp is not None else None
         with self._lock:
             state = self.state_dir / name if self.state_dir is not None else None
+            if state is not None and not self._locks.own(state):
+                state = None
             self._models[name] = ModelMonitor(
                 name=name,
                 settings=settings,
@@ -162,6 +168,7 @@ class MonitorBook:
                 if state is not None
                 else None,
                 hook=AlertHook(settings.alert_command, settings.alert_webhook),
+                capture_gate=Gate(1.0, settings.max_captures_per_s, self._clock, self._rng),
             )
 
     def offer(self, sample: Sample) -> bool:
@@ -186,6 +193,7 @@ class MonitorBook:
             self._worker = None
         for monitor in list(self._models.values()):
             monitor.hook.join()
+        self._locks.release()
 
     def drain(self) -> None:
         """Blocks until every sample offered so far has been processed."""
@@ -252,7 +260,7 @@ class MonitorBook:
                 ]
             )
             for sample, one in zip(samples, seen, strict=True):
-                if one.reasons and monitor.sink is not None:
+                if one.reasons and monitor.sink is not None and monitor.capture_gate.admit():
                     if monitor.sink.write(_record(sample, one)) and sample.id:
                         monitor.captured[sample.id] = None
                         while len(monitor.captured) > _MAX_CAPTURED_IDS:

@@ -73,6 +73,9 @@ class MonitorSettings:
     """Captured samples: rows with a value beyond 3 interquartile ranges of the reference."""
     capture_share: float = 0.0
     """Captured samples: this share (0..1) of sampled requests, whatever they hold."""
+    max_captures_per_s: float = 20.0
+    """Captured samples written per second, at most (0: no cap): an uncertain model would
+    otherwise have nearly every sampled request written out."""
     max_sink_bytes: int = 64 * 2**20
     """The captured-sample files of a model together never exceed this."""
     max_sink_file_bytes: int = 8 * 2**20
@@ -115,6 +118,7 @@ class MonitorSettings:
                 "psi_threshold",
                 "js_threshold",
                 "min_evaluate_interval_s",
+                "max_captures_per_s",
             )
             if getattr(self, n) < 0
         ]

@@ -62,6 +62,7 @@ def test_labels_and_pending_predictions_survive_a_restart(tmp_path: Path) -> Non
     before = book.model("m").labels.scores["1"]
     assert before.baseline == 1.0 and before.num_scored == 60
 
+    book.stop()  # what a server's shutdown does: the state directory is free again
     restarted = MonitorBook(None, tmp_path / ".state", clock=Clock())
     restarted.configure("m", tmp_path / "m", config())
     labels = restarted.model("m").labels
@@ -141,3 +142,26 @@ def test_settings_files_are_checked(tmp_path: Path) -> None:
             read_settings(model_dir, None)
     (tmp_path / "other").mkdir()
     assert read_settings(tmp_path / "other", None) is None
+
+
+def test_a_second_process_on_the_same_state_keeps_off_its_files(tmp_path: Path) -> None:
+    first = book_for(tmp_path)
+    second = MonitorBook(None, tmp_path / ".state", clock=Clock())
+    second.configure("m", tmp_path / "m", config())
+    assert first.model("m").sink is not None
+    assert second.model("m").sink is None  # its own bytes would not count against the cap
+    feed(second, data(10, np.random.default_rng(5)), batch=1)
+    assert len(second.model("m").labels.pending) == 10  # in memory only
+    assert not (tmp_path / ".state" / "m" / "pending.jsonl").exists()
+    first.stop()
+
+
+def test_captures_per_second_are_capped(tmp_path: Path) -> None:
+    clock = Clock()
+    book = book_for(tmp_path, "capture_share = 1.0\nmax_captures_per_s = 5\n", clock=clock)
+    feed(book, data(30, np.random.default_rng(6)), batch=1)
+    sink = book.model("m").sink
+    assert sink is not None and sink.num_written == 5
+    clock.now += 1.0
+    feed(book, data(30, np.random.default_rng(7)), batch=1)
+    assert sink.num_written == 10
