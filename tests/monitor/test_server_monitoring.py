@@ -172,3 +172,27 @@ async def test_a_server_without_monitoring_has_no_layer(tmp_path: Path) -> None:
         assert server.monitors is None
         status, _ = await asyncio.to_thread(_http, server, "/v2/monitor")
         assert status == 404
+
+
+def test_profile_of_a_csv_inputs_only_and_bad_data(
+    repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from naiad.monitor.reference import load_profile
+
+    header = ",".join(f"x{i}" for i in range(8))
+    rows = "\n".join(",".join(str(v) for v in r) for r in np.eye(8).tolist() * 3)
+    (tmp_path / "train.csv").write_text(f"{header}\n{rows}\n")
+    out = tmp_path / "p.npz"
+    model = str(repository / "clf")
+    args = ["profile", model, "--data", str(tmp_path / "train.csv"), "--inputs-only"]
+    assert main([*args, "--out", str(out)]) == 0
+    profile = load_profile(out)
+    assert list(profile.tensors) == ["INPUT0"]
+    # monitor.toml's [features] names win over the CSV header's
+    assert profile.tensors["INPUT0"].layout.names == tuple("abcdefgh")
+    (repository / "clf" / "monitor.toml").write_text("")
+    assert main([*args, "--out", str(out)]) == 0
+    assert load_profile(out).tensors["INPUT0"].layout.names == tuple(f"x{i}" for i in range(8))
+    (tmp_path / "short.csv").write_text("a,b\n1,2\n3,4\n")
+    assert main(["profile", model, "--data", str(tmp_path / "short.csv")]) == 2
+    assert "does not fit [8]" in capsys.readouterr().err
