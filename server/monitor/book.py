@@ -43,6 +43,8 @@ DEFAULT_STATE_DIRNAME = ".naiad-monitor"
 MAX_QUEUE = 1024
 _MAX_CAPTURED_IDS = 10000
 _MAX_BATCH = 256
+COLLECT_S = 0.05
+"""How long the worker gathers samples before reading them (monitoring is never urgent)."""
 _STOP = object()
 
 
@@ -205,9 +207,12 @@ class MonitorBook:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while len(batch) < _MAX_BATCH:  # whatever else waits: read together, cheaper
+            # What arrives within COLLECT_S is read together: a numpy pass per tensor costs
+            # about the same for 1 row as for 16 (measured: 195 vs 30 us of CPU per sample).
+            until = time.monotonic() + COLLECT_S
+            while len(batch) < _MAX_BATCH and batch[-1] is not _STOP:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             samples = [item for item in batch if isinstance(item, Sample)]
