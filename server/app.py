@@ -17,6 +17,10 @@ from naiad.engine.protocol import InferenceEngine
 from naiad.engine.response_cache import ResponseCache
 from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
+from naiad.monitor import MonitorBook, MonitorLayer, MonitorSettings
+from naiad.monitor.book import DEFAULT_STATE_DIRNAME as MONITOR_STATE_DIRNAME
+from naiad.monitor.metrics import MonitorCollector
+from naiad.monitor.settings import SETTINGS_FILE as MONITOR_FILE
 from naiad.observability.access_log import AccessLogLayer
 from naiad.observability.cache_metrics import CacheCollector
 from naiad.observability.ledger import StatsLedger
@@ -88,6 +92,11 @@ class ServerOptions:
     """Clients may register system shared memory regions (/dev/shm objects) and place tensors
     in them, over gRPC and HTTP alike. Off by default: a caller could then map any shared
     memory object of the server's user."""
+    monitor: MonitorSettings | None = None
+    """Watch every model with these settings (--monitor); None: only models with a
+    monitor.toml (naiad.monitor)."""
+    monitor_state_dir: str | None = None
+    """Labels and captured samples; None: `.naiad-monitor` in the model repository."""
 
 
 class NaiadServer:
@@ -96,7 +105,8 @@ class NaiadServer:
 
     Engine stack, outermost first: AccessLogLayer (--access-log), TracingLayer
     (--otel-tracing), AuthorizationLayer, RateLimitLayer (when a limit is set), RolloutLayer
-    (the versions of unversioned requests, per each model's rollout.toml), then the core
+    (the versions of unversioned requests, per each model's rollout.toml), MonitorLayer (when
+    --monitor is given or a model has a monitor.toml), then the core
     Engine over the ModelRepository. A new wrapper (routing, monitoring) is one more entry in
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
@@ -115,6 +125,9 @@ class NaiadServer:
         self.cache = ResponseCache(options.cache_bytes) if options.cache_bytes > 0 else None
         ensembles = EnsembleFactory(functools.partial(load_served_model, cache=self.cache))
         factory = self.ledger.timed(ensembles) if self.ledger else ensembles
+        self.monitors = _monitor_book(options)
+        if self.monitors is not None:
+            factory = self.monitors.reading_settings(factory)
         self.repository = ModelRepository(
             options.model_repository,
             factory=self.rollouts.reading_plans(factory),
@@ -130,6 +143,8 @@ class NaiadServer:
         )
         rollout = functools.partial(RolloutLayer, book=self.rollouts)
         layers = [*_layers(options), *self.security.layers(), rollout]
+        if self.monitors is not None:
+            layers.append(functools.partial(MonitorLayer, book=self.monitors))
         self.engine: InferenceEngine = compose(self.core, layers)
         self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
         self.front_ends: list[FrontEnd] = [
@@ -155,6 +170,7 @@ class NaiadServer:
                 options.max_message_bytes,
                 rollout=admin,
                 shared_memory=self.shared_memory,
+                monitor=self.monitors,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
             self.front_ends.append(
@@ -167,6 +183,8 @@ class NaiadServer:
             registry.register(RolloutCollector(self.rollouts))
             if self.cache is not None:
                 registry.register(CacheCollector(self.cache))
+            if self.monitors is not None:
+                registry.register(MonitorCollector(self.monitors))
         stream_metrics = StreamMetrics(registry) if options.streams else None
         for number, spec in enumerate(options.streams):
             assert stream_metrics is not None
@@ -192,6 +210,8 @@ class NaiadServer:
         live and not yet ready while it loads."""
         for front in self.front_ends:
             await front.start()
+        if self.monitors is not None:
+            self.monitors.start()
         await asyncio.to_thread(self.repository.start)
         self.core.accept(True)
         for front in self.front_ends:
@@ -209,6 +229,8 @@ class NaiadServer:
         if self.shared_memory is not None:
             self.shared_memory.unregister()  # unmaps every region
         self.rollouts.save()  # canary progress as it stood at the stop
+        if self.monitors is not None:
+            await asyncio.to_thread(self.monitors.stop)
 
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()
@@ -236,3 +258,13 @@ def _layers(options: ServerOptions) -> list[Layer]:
             raise RuntimeError("tracing needs OpenTelemetry: pip install 'naiad[otel]'")
         layers.append(functools.partial(TracingLayer, tracer=tracer))
     return layers
+
+
+def _monitor_book(options: ServerOptions) -> MonitorBook | None:
+    """The monitor, when --monitor is given or a model of the repository has a monitor.toml
+    at start (otherwise the request path carries no monitoring layer at all)."""
+    root = Path(options.model_repository)
+    if options.monitor is None and not any(root.glob(f"*/{MONITOR_FILE}")):
+        return None
+    state_dir = options.monitor_state_dir or str(root / MONITOR_STATE_DIRNAME)
+    return MonitorBook(options.monitor, Path(state_dir))

@@ -11,7 +11,10 @@ from naiad.app import NaiadServer, ServerOptions
 from naiad.batch import command as batch_command
 from naiad.doctor import DESCRIPTION as doctor_description
 from naiad.doctor import add_arguments as add_doctor_arguments
+from naiad.errors import InvalidArgument
 from naiad.importer import command as import_command
+from naiad.monitor import cli as monitor_command
+from naiad.monitor import profile_command
 from naiad.observability import logs
 from naiad.quantize import DESCRIPTION as quantize_description
 from naiad.quantize import add_arguments as add_quantize_arguments
@@ -25,7 +28,8 @@ from naiad.streams import command as stream_command
 def _serve(args: argparse.Namespace) -> int:
     try:
         security = security_flags.security_options(args)
-    except ValueError as exc:
+        monitor = monitor_command.monitor_defaults(args)
+    except (ValueError, InvalidArgument) as exc:
         print(f"naiad: {exc}", file=sys.stderr)
         return 2
     options = ServerOptions(
@@ -50,6 +54,8 @@ def _serve(args: argparse.Namespace) -> int:
         rollout_state_dir=args.rollout_state_dir,
         cache_bytes=args.cache_bytes,
         allow_client_shm=args.allow_client_shm,
+        monitor=monitor,
+        monitor_state_dir=args.monitor_state_dir,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -217,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_observability_flags(serve)
     stream_command.add_serve_arguments(serve)
     rollout_command.add_serve_arguments(serve)
+    monitor_command.add_serve_arguments(serve)
     security_flags.add_arguments(serve)
     _add_log_flags(serve, with_defaults=False)
     serve.set_defaults(run=_serve)
@@ -265,6 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
     batch_command.add_arguments(batch)
     _add_log_flags(batch, with_defaults=False)
     batch.set_defaults(run=batch_command.run)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="drift, confidence and accuracy reports of a running server; labels in bulk",
+        description=monitor_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    monitor_command.add_arguments(monitor)
+    monitor.set_defaults(run=monitor_command.run)
+
+    profile = commands.add_parser(
+        "profile",
+        help="a reference profile of training data for drift monitoring",
+        description=profile_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    profile_command.add_arguments(profile)
+    _add_log_flags(profile, with_defaults=False)
+    profile.set_defaults(run=profile_command.run)
 
     quantize = commands.add_parser(
         "quantize", help="quantize an ONNX model to INT8", description=quantize_description

@@ -4,10 +4,11 @@ call, encodes.
 Endpoints: GET /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}] and its /ready,
 /config and /stats, /v2/models/stats; POST .../infer, /v2/repository/index,
 /v2/repository/models/{m}/{load,unload}; GET and POST /v2/logging; GET /v2/openapi.json;
-the rollout admin endpoints under /v2/rollout (rollout_routes.py); the system shared memory
-endpoints under /v2/systemsharedmemory (shm_routes.py) when the server has them. CUDA shared
-memory and trace endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED (except a
-CUDA unregister, which succeeds: no CUDA region exists).
+the rollout admin endpoints under /v2/rollout (rollout_routes.py), the monitoring ones under
+/v2/monitor (monitor_routes.py); the system shared memory endpoints under
+/v2/systemsharedmemory (shm_routes.py) when the server has them. CUDA shared memory and trace
+endpoints answer 501, as their gRPC twins answer UNIMPLEMENTED (except a CUDA unregister, which
+succeeds: no CUDA region exists).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from naiad.transport.service import extensions
 from naiad.transport.shm_tensors import SharedMemoryTensors
 
 if TYPE_CHECKING:
+    from naiad.monitor.book import MonitorBook
     from naiad.rollout.admin import RolloutAdmin
     from naiad.shm.system import SystemSharedMemory
+    from naiad.transport.http.monitor_routes import MonitorRoutes
     from naiad.transport.http.rollout_routes import RolloutRoutes
     from naiad.transport.http.shm_routes import SharedMemoryRoutes
 
@@ -81,9 +84,11 @@ class RestApi:
         guard: Guard,
         max_body_bytes: int,
         rollout: RolloutAdmin | None = None,
+        monitor: MonitorBook | None = None,
         shared_memory: SystemSharedMemory | None = None,
     ) -> None:
-        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it.
+        """`rollout`: serve the rollout admin endpoints (rollout_routes.py) over it;
+        `monitor`: the monitoring endpoints (monitor_routes.py).
         `shared_memory`: serve the system shared memory endpoints (shm_routes.py) over it and
         read and write tensors placed in its regions."""
         self._engine = engine
@@ -95,6 +100,11 @@ class RestApi:
             from naiad.transport.http.rollout_routes import RolloutRoutes
 
             self._rollout = RolloutRoutes(rollout, guard.policy)
+        self._monitor: MonitorRoutes | None = None
+        if monitor is not None:
+            from naiad.transport.http.monitor_routes import MonitorRoutes
+
+            self._monitor = MonitorRoutes(monitor, guard.policy)
         self._shm = SharedMemoryTensors(shared_memory)
         self._extensions = extensions(shared_memory)
         self._shm_routes: SharedMemoryRoutes | None = None
@@ -193,6 +203,8 @@ class RestApi:
             raise Unimplemented(f"{_UNSUPPORTED_NAMES[match[1]]} is not supported by naiad")
         if self._rollout is not None and self._rollout.handles(path):
             return self._rollout(request, self._context(request), self._body(request))
+        if self._monitor is not None and self._monitor.handles(path):
+            return await self._monitor(request, self._context(request), self._body(request))
         return None
 
     async def _infer(self, request: HttpRequest, name: str, version: str) -> HttpResponse:

@@ -1,0 +1,80 @@
+"""Which requests the monitor reads (a share, capped per second, on an injected clock), and
+that a full queue drops samples instead of holding the caller up."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+from monitor_support import Clock, answers, book_for, config, data, feed, write_model_dir
+
+from naiad.monitor.book import MonitorBook
+from naiad.monitor.sampler import Gate
+from naiad.monitor.version import Sample
+
+
+def test_the_cap_admits_one_second_of_samples_then_refills_with_time() -> None:
+    clock = Clock()
+    gate = Gate(1.0, 10.0, clock, random.Random(0))
+    assert sum(gate.admit() for _ in range(15)) == 10
+    clock.now += 0.5
+    assert sum(gate.admit() for _ in range(15)) == 5
+    clock.now += 100.0  # a long pause refills no more than one second's worth
+    assert sum(gate.admit() for _ in range(30)) == 10
+    assert gate.num_seen == 60 and gate.sampled_ratio == 25 / 60
+
+
+def test_the_ratio_samples_its_share_without_a_cap() -> None:
+    gate = Gate(0.25, 0.0, Clock(), random.Random(1))
+    admitted = sum(gate.admit() for _ in range(10000))
+    assert 2300 < admitted < 2700 and gate.sampled_ratio == admitted / 10000
+
+
+def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    book = MonitorBook(None, tmp_path / ".state", clock=Clock(), max_queue=2)
+    book.configure("m", write_model_dir(tmp_path, reference_rows=0), config())
+    sample = Sample("m", "1", "", {"INPUT0": np.zeros((1, 8), np.float32)}, {}, True, 0.0)
+    assert [book.offer(sample) for _ in range(3)] == [True, True, False]  # no worker yet
+    assert book.num_dropped == 1
+    book.start()
+    book.drain()  # the worker takes what was queued
+    book.stop()
+    assert book.model("m").versions["1"].num_samples == 2
+
+
+def test_samples_read_together_keep_their_own_rows(tmp_path: Path) -> None:
+    """The worker stacks queued samples of one version; what each showed stays its own."""
+    book = book_for(tmp_path, "window_rows = 50\n")
+    rng = np.random.default_rng(3)
+    samples = []
+    for number in range(20):
+        part = data(1 + number % 3, rng)
+        if number == 7:
+            part["INPUT0"][-1, 4] = 50.0  # far beyond the reference's quartiles
+        samples.append(Sample("m", "1", f"r{number}", part, answers(part), True, 0.0))
+    seen = book.process_many(samples)
+    assert [len(o.predictions or []) for o in seen if o] == [1 + n % 3 for n in range(20)]
+    assert [n for n, o in enumerate(seen) if o and "outlier" in o.reasons] == [7]
+    for one, sample in zip(seen, samples, strict=True):
+        assert (
+            one is not None
+            and one.predictions == answers(sample.inputs)["OUTPUT0"].argmax(axis=1).tolist()
+        )
+    assert book.model("m").versions["1"].num_rows == sum(1 + n % 3 for n in range(20))
+
+
+def test_drift_is_evaluated_at_most_once_per_interval(tmp_path: Path) -> None:
+    clock = Clock()
+    settings = "window_rows = 50\nevaluate_every_rows = 50\nmin_evaluate_interval_s = 2.0\n"
+    book = book_for(tmp_path, settings, clock=clock)
+    rng = np.random.default_rng(4)
+    feed(book, data(100, rng))
+    version = book.model("m").versions["1"]
+    first = version.last_time_s
+    assert first == clock.now
+    feed(book, data(100, rng))  # due by rows, not by time
+    assert version.last_time_s == first
+    clock.now += 2.0
+    feed(book, data(50, rng))
+    assert version.last_time_s == clock.now
