@@ -27,6 +27,7 @@ PAIR = """
 max_batch_size: 2
 dynamic_batching { max_queue_delay_microseconds: 30000000 }
 instance_group [ { count: 1 kind: KIND_CPU } ]
+parameters { key: "queue_delay_mode" value { string_value: "fixed" } }
 """
 
 

@@ -30,9 +30,10 @@ dynamic_batching {
   max_queue_delay_microseconds: 5000000
   default_queue_policy { max_queue_size: 1 allow_timeout_override: true }
 }
+parameters { key: "queue_delay_mode" value { string_value: "fixed" } }
 """
-"""A small request waits up to 5 s for company, in a queue of one: queue full, cancellation
-and queue timeouts without depending on how fast the machine runs a model."""
+"""A small request waits the whole 5 s (a fixed delay) for company, in a queue of one: queue
+full, cancellation and queue timeouts without depending on how fast the machine runs a model."""
 
 
 def fast_model(path: Path) -> Path:

@@ -16,10 +16,12 @@ max_batch_size: 16
 dynamic_batching {{ max_queue_delay_microseconds: 1000 }}
 instance_group [{{ count: 1, kind: KIND_CPU }}]
 """
-LONG_DELAY_CONFIG = CONFIG.replace(
-    "max_queue_delay_microseconds: 1000", "max_queue_delay_microseconds: 100000"
+LONG_DELAY_CONFIG = (
+    CONFIG.replace("max_queue_delay_microseconds: 1000", "max_queue_delay_microseconds: 100000")
+    + 'parameters { key: "queue_delay_mode" value { string_value: "fixed" } }\n'
 )
-"""Requests wait up to 100 ms for a full batch: a stream always holds read, unanswered work."""
+"""Requests wait the whole 100 ms for a full batch (a fixed delay: the adaptive one would close
+batches soon after a burst): a stream always holds read, unanswered work."""
 SMALL_QUEUE = 4
 SMALL_QUEUE_CONFIG = CONFIG.replace(
     "max_queue_delay_microseconds: 1000",
