@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.machinery
+import importlib.util
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -222,11 +225,20 @@ def _create_session(settings: ModelSettings, plan: InstancePlan) -> Any:
 
 
 def _extensions_library() -> str:
-    # The custom operators of an installed package (the config checked it is there), never a
-    # file the model repository names.
-    from onnxruntime_extensions import get_library_path
+    """The custom-operator library of the installed onnxruntime-extensions package (the config
+    checked it is there), never a file the model repository names.
 
-    return str(get_library_path())
+    Found without importing the package: importing it sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION
+    to "python" in os.environ, which every process the server starts afterwards would inherit
+    (pure-Python protobuf: slower, and it raises UnicodeDecodeError where upb raises DecodeError).
+    """
+    spec = importlib.util.find_spec("onnxruntime_extensions")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            library = Path(folder) / f"_extensions_pydll{suffix}"
+            if library.is_file():
+                return str(library)
+    raise ModelLoadError("onnxruntime-extensions is installed without its operator library")
 
 
 def _verify(settings: ModelSettings, plan: InstancePlan, session: Any) -> InstancePlan:

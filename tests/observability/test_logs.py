@@ -5,27 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from naiad.errors import InvalidArgument
 from naiad.observability import logs
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved, level, handlers = logs.current(), root.level, list(root.handlers)
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    logs._state.handler = None  # process-wide state: put back what the other tests expect
-    logs._state.config = saved
-    root.setLevel(level)
 
 
 def test_levels_map_to_triton_switches() -> None:

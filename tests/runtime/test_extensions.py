@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,12 @@ from naiad.engine.request import InferInput, InferRequest
 from naiad.repository.manager import ModelRepository
 from naiad.repository.types import ModelState
 
-pytest.importorskip("onnxruntime_extensions", reason="needs naiad[extensions]")
+# Not importorskip: importing the package would set PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION for
+# this process and every server and fuzz worker the later tests start.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime_extensions") is None, reason="needs naiad[extensions]"
+)
+PROTOBUF_CHOICE = "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"
 
 CONFIG = """
 max_batch_size: 4
@@ -64,9 +71,13 @@ async def test_custom_operators_serve_when_the_config_asks_and_fail_clearly_othe
     ):
         text_cleaner(root / name / "1" / "model.onnx")
         (root / name / "config.pbtxt").write_text(CONFIG.format(parameters=parameters))
+    choice_before = os.environ.get(PROTOBUF_CHOICE)
     repository = ModelRepository(str(root), factory=load_served_model)
     await asyncio.to_thread(repository.start)
     try:
+        # Registering the operators must not switch protobuf to pure Python for the processes
+        # the server starts afterwards (importing onnxruntime_extensions does exactly that).
+        assert os.environ.get(PROTOBUF_CHOICE) == choice_before
         engine = Engine(repository)
         text = np.array([[b"Hello, World!"], [b"naiad 2.0 SERVES"]], dtype=np.object_)
         request = InferRequest(
