@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import modelgen
+from in_process import running  # noqa: F401  (re-exported for the tests here)
 
-from naiad.app import NaiadServer, ServerOptions
+from naiad.app import NaiadServer
 
 FAST_CONFIG = """
 name: "fast"
@@ -44,21 +42,6 @@ def broken_model(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not an onnx model")
     return path
-
-
-@contextlib.asynccontextmanager
-async def running(repository: Path, **options: Any) -> AsyncIterator[NaiadServer]:
-    """A started NaiadServer on 127.0.0.1 with every listener on a free port."""
-    settings: dict[str, Any] = dict(
-        grpc_host="127.0.0.1", grpc_port=0, http_port=0, metrics_port=0, grace_s=5.0
-    )
-    settings.update(options)
-    server = NaiadServer(ServerOptions(model_repository=str(repository), **settings))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def http_get(address: str, path: str, method: str = "GET") -> tuple[int, bytes]:

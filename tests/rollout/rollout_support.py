@@ -8,21 +8,21 @@ answer tells which version ran; candidates differ in a way a test can predict.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import modelgen
 import numpy as np
+from in_process import running  # noqa: F401  (re-exported for the tests here)
 from onnx import TensorProto, helper, numpy_helper
 
-from naiad.app import NaiadServer, ServerOptions
+from naiad.app import NaiadServer
 from naiad_client.aio import AsyncClient
 from naiad_client.errors import InferenceServerError
 
@@ -113,21 +113,6 @@ def _graph(path: Path, nodes: list[Any], constant: np.ndarray, extra: Sequence[A
 
 def write_model(root: Path, name: str, versions: dict[int, modelgen.Builder]) -> Path:
     return modelgen.write_repository(root, {name: versions}, {name: CONFIG})
-
-
-@contextlib.asynccontextmanager
-async def running(repository: Path, **options: Any) -> AsyncIterator[NaiadServer]:
-    """A started NaiadServer on 127.0.0.1, every listener on a free port."""
-    settings: dict[str, Any] = dict(
-        grpc_host="127.0.0.1", grpc_port=0, http_port=0, metrics_port=0, grace_s=5.0
-    )
-    settings.update(options)
-    server = NaiadServer(ServerOptions(model_repository=str(repository), **settings))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def admin(server: NaiadServer, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
