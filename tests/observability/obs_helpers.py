@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import modelgen
-from in_process import running  # noqa: F401  (re-exported for the tests here)
+from live_server import running  # noqa: F401  (re-exported for the tests here)
 
 from naiad.app import NaiadServer
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import modelgen
 import numpy as np
-from in_process import running  # noqa: F401  (re-exported for the tests here)
+from live_server import running  # noqa: F401  (re-exported for the tests here)
 from onnx import TensorProto, helper, numpy_helper
 
 from naiad.app import NaiadServer
