@@ -32,6 +32,17 @@ def stream_command(probe: Probe, topics: tuple[str, str, str], repository: Path)
     ]  # fmt: skip
 
 
+def kill_with_work_in_hand(probe: Probe, source: str, timeout_s: float = 10.0) -> None:
+    """Returns once the stream holds read, unacknowledged messages. A slow producer (each probe
+    call connects anew) can leave the stream idle between chunks; killed then, it would leave
+    nothing to redeliver and the test would not test a crash. The fixed 100 ms batching delay
+    keeps what is seen here unacknowledged until the kill lands."""
+    deadline = time.monotonic() + timeout_s
+    while probe.unacknowledged(source, "crash") == 0:
+        assert time.monotonic() < deadline, "the stream never held unacknowledged messages"
+        time.sleep(0.005)
+
+
 def test_a_killed_stream_restarted_answers_every_input_at_least_once(
     probe: Probe,
     topics: tuple[str, str, str],
@@ -64,6 +75,7 @@ def test_a_killed_stream_restarted_answers_every_input_at_least_once(
         producer = threading.Thread(target=trickle, daemon=True)
         producer.start()
         before = probe.read(topics[1], COUNT // 4)
+        kill_with_work_in_hand(probe, topics[0])
         first.process.send_signal(signal.SIGKILL)
         assert first.process.wait(10) == -signal.SIGKILL
         assert not produced.is_set() and len(before) < COUNT, "the kill landed mid-stream"
