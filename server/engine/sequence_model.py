@@ -124,6 +124,11 @@ class SequenceModel:
     def ready(self) -> bool:
         return True
 
+    def poke(self) -> None:
+        """Wakes the instance threads so they re-read the clock: what a test calls after moving
+        a ManualClock (a steady clock's deadlines wake them by themselves)."""
+        self._batcher.poke()
+
     def stop(self) -> None:
         """Stops accepting, runs every accepted request, then releases the instances. Blocks."""
         self.stopping = True
