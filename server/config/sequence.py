@@ -65,6 +65,8 @@ def sequence_policy(
     if config.WhichOneof("scheduling_choice") != "sequence_batching":
         return None
     seq = config.sequence_batching
+    if seq.iterative_sequence:
+        problems.add("sequence_batching iterative_sequence is not supported")
     listed_in = {t.name for t in config.input}
     listed_out = {t.name for t in config.output}
     controls = tuple(_controls(seq, signature, listed_in, problems))

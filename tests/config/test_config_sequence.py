@@ -115,6 +115,10 @@ BROKEN = {
         accumulator_config("direct { }").replace("zero_data: true", 'data_file: "none.bin"'),
         "initial_state data_file 'none.bin' does not exist",
     ),
+    "iterative": (
+        accumulator_config("direct { }", extra="iterative_sequence: true"),
+        "sequence_batching iterative_sequence is not supported",
+    ),
     "bad backlog": (
         accumulator_config("direct { }")
         + 'parameters { key: "max_sequence_backlog" value { string_value: "x" } }',

@@ -4,6 +4,7 @@ tensors per row, idle release driven by the injected clock, END and errors."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator
 
@@ -182,3 +183,18 @@ async def test_stop_runs_every_accepted_request(direct: Harness) -> None:
     assert [a.outputs[0].data.item() for a in answers] == [2.0, 3.0, 4.0]
     with pytest.raises(Unavailable, match="unloading"):
         direct.served.submit(request("b", 1.0, start=True))
+
+
+async def test_a_model_without_batching_gets_one_row_without_a_batch_dimension() -> None:
+    unbatched = dataclasses.replace(settings(SequenceStrategy.DIRECT), max_batch_size=0)
+    harness = Harness(unbatched)
+    try:
+        x = np.array([2.0], dtype=np.float32)
+        params = {"sequence_id": "s", "sequence_start": True}
+        one = InferRequest("acc", "", "1", [InferInput("INPUT", FP32, (1,), x)], None, params)  # type: ignore[arg-type]
+        answer = await harness.served.submit(one)
+        assert answer.outputs[0].data.tolist() == [2.0]
+        batch = harness.model.batches[-1]
+        assert batch["START"].shape == (1,) and batch["ACC_IN"].shape == (1,)
+    finally:
+        await asyncio.to_thread(harness.served.stop)
