@@ -16,6 +16,7 @@
 
 #include "naiad/clock.h"
 #include "naiad/scheduler.h"
+#include "naiad/sequence_batcher.h"
 
 namespace py = pybind11;
 using namespace py::literals;
@@ -218,6 +219,101 @@ void bind_scheduler(py::module_& m) {
       .def_property_readonly("num_waiting", &Scheduler::num_waiting);
 }
 
+void bind_sequence_batcher(py::module_& m) {
+  py::native_enum<SequenceStrategy>(m, "SequenceStrategy", "enum.Enum")
+      .value("DIRECT", SequenceStrategy::kDirect)
+      .value("OLDEST", SequenceStrategy::kOldest)
+      .finalize();
+  py::native_enum<SequenceEnqueueResult>(m, "SequenceEnqueueResult", "enum.Enum")
+      .value("OK", SequenceEnqueueResult::kOk)
+      .value("NOT_STARTED", SequenceEnqueueResult::kNotStarted)
+      .value("BACKLOG_FULL", SequenceEnqueueResult::kBacklogFull)
+      .value("CLOSED", SequenceEnqueueResult::kClosed)
+      .finalize();
+
+  py::class_<SequenceOptions>(m, "SequenceOptions")
+      .def(py::init([](SequenceStrategy strategy, uint32_t num_instances,
+                       uint32_t slots_per_instance, uint32_t max_batch_size,
+                       int64_t max_queue_delay_us, std::vector<uint32_t> preferred_batch_sizes,
+                       double minimum_slot_utilization, int64_t max_sequence_idle_us,
+                       uint32_t max_backlog_sequences) {
+             SequenceOptions o;
+             o.strategy = strategy;
+             o.num_instances = num_instances;
+             o.slots_per_instance = slots_per_instance;
+             o.max_batch_size = max_batch_size;
+             o.max_queue_delay_us = max_queue_delay_us;
+             o.preferred_batch_sizes = std::move(preferred_batch_sizes);
+             o.minimum_slot_utilization = minimum_slot_utilization;
+             o.max_sequence_idle_us = max_sequence_idle_us;
+             o.max_backlog_sequences = max_backlog_sequences;
+             return o;
+           }),
+           py::kw_only(), "strategy"_a = SequenceStrategy::kDirect, "num_instances"_a = 1,
+           "slots_per_instance"_a = 1, "max_batch_size"_a = 1, "max_queue_delay_us"_a = 0,
+           "preferred_batch_sizes"_a = std::vector<uint32_t>{},
+           "minimum_slot_utilization"_a = 0.0, "max_sequence_idle_us"_a = 1000000,
+           "max_backlog_sequences"_a = 1024)
+      .def_readonly("strategy", &SequenceOptions::strategy)
+      .def_readonly("num_instances", &SequenceOptions::num_instances)
+      .def_readonly("slots_per_instance", &SequenceOptions::slots_per_instance)
+      .def_readonly("max_batch_size", &SequenceOptions::max_batch_size)
+      .def_readonly("max_queue_delay_us", &SequenceOptions::max_queue_delay_us)
+      .def_readonly("preferred_batch_sizes", &SequenceOptions::preferred_batch_sizes)
+      .def_readonly("minimum_slot_utilization", &SequenceOptions::minimum_slot_utilization)
+      .def_readonly("max_sequence_idle_us", &SequenceOptions::max_sequence_idle_us)
+      .def_readonly("max_backlog_sequences", &SequenceOptions::max_backlog_sequences);
+
+  py::class_<SequenceRow>(m, "SequenceRow")
+      .def_readonly("task_id", &SequenceRow::task_id)
+      .def_readonly("slot", &SequenceRow::slot)
+      .def_readonly("start", &SequenceRow::start)
+      .def_readonly("end", &SequenceRow::end);
+
+  py::class_<SequenceBatch>(m, "SequenceBatch")
+      .def_readonly("batch_id", &SequenceBatch::batch_id)
+      .def_readonly("instance", &SequenceBatch::instance)
+      .def_readonly("rows", &SequenceBatch::rows)
+      .def_readonly("shape_key", &SequenceBatch::shape_key)
+      .def_readonly("released_slots", &SequenceBatch::released_slots)
+      .def_property_readonly("num_tasks", &SequenceBatch::num_tasks);
+
+  using Blocking = py::call_guard<py::gil_scoped_release>;
+  py::class_<SequenceBatcher>(m, "SequenceBatcher")
+      .def(py::init([](const SequenceOptions& options, std::shared_ptr<Clock> clock) {
+             if (clock == nullptr) clock = std::make_shared<SteadyClock>();
+             return std::make_unique<SequenceBatcher>(options, std::move(clock));
+           }),
+           "options"_a, "clock"_a = py::none())
+      .def(
+          "enqueue",
+          [](SequenceBatcher& b, uint64_t task_id, std::string correlation_key, bool start,
+             bool end, uint64_t shape_key) {
+            return b.enqueue(
+                SequenceTaskSpec{task_id, std::move(correlation_key), start, end, shape_key});
+          },
+          "task_id"_a, "correlation_key"_a, "start"_a, "end"_a, "shape_key"_a = 0)
+      .def("next_batch", &SequenceBatcher::next_batch, "instance"_a, Blocking())
+      .def("try_next_batch", &SequenceBatcher::try_next_batch, "instance"_a)
+      .def(
+          "finish_batch",
+          [](SequenceBatcher& b, uint64_t batch_id, bool success, int64_t compute_input_ns,
+             int64_t compute_infer_ns, int64_t compute_output_ns) {
+            b.finish_batch(batch_id, BatchOutcome{success, compute_input_ns, compute_infer_ns,
+                                                  compute_output_ns});
+          },
+          "batch_id"_a, "success"_a, "compute_input_ns"_a = 0, "compute_infer_ns"_a = 0,
+          "compute_output_ns"_a = 0)
+      .def("record_failure", &SequenceBatcher::record_failure, "reason"_a, "count"_a = 1)
+      .def("close", &SequenceBatcher::close)
+      .def("poke", &SequenceBatcher::poke)
+      .def("stats", &SequenceBatcher::stats)
+      .def_property_readonly("num_pending", &SequenceBatcher::num_pending)
+      .def_property_readonly("num_live_sequences", &SequenceBatcher::num_live_sequences)
+      .def_property_readonly("num_backlog_sequences", &SequenceBatcher::num_backlog_sequences)
+      .def_property_readonly("num_waiting", &SequenceBatcher::num_waiting);
+}
+
 // Adds one to an eventfd's counter while keeping the GIL. Python's own os.eventfd_write drops the
 // GIL around the write, which hands it to the thread the write just woke; a worker that signals
 // an event loop and then starts its next batch would wait for that loop's whole burst of work.
@@ -239,6 +335,7 @@ PYBIND11_MODULE(_native, m) {
   naiad::bind_options(m);
   naiad::bind_stats(m);
   naiad::bind_scheduler(m);
+  naiad::bind_sequence_batcher(m);
   m.def("signal_eventfd", &naiad::signal_eventfd, py::arg("fd"),
         "Adds 1 to the eventfd's counter without releasing the GIL; errors are ignored.");
 }

@@ -302,3 +302,107 @@ class Scheduler:
 def signal_eventfd(fd: int) -> None:
     """Adds 1 to an eventfd's counter without releasing the GIL (os.eventfd_write releases it,
     handing the GIL to the thread it wakes); errors such as a closed descriptor are ignored."""
+
+class SequenceStrategy(enum.Enum):
+    DIRECT = 0
+    OLDEST = 1
+
+class SequenceEnqueueResult(enum.Enum):
+    OK = 0
+    NOT_STARTED = 1
+    """Not a START, and the sequence is not live; counted as an OTHER failure."""
+    BACKLOG_FULL = 2
+    """A new sequence found every slot taken and the backlog full; counted as rejected."""
+    CLOSED = 3
+
+class SequenceOptions:
+    """Validated when a SequenceBatcher is built (ValueError)."""
+
+    @property
+    def strategy(self) -> SequenceStrategy: ...
+    @property
+    def num_instances(self) -> int: ...
+    @property
+    def slots_per_instance(self) -> int: ...
+    @property
+    def max_batch_size(self) -> int: ...
+    @property
+    def max_queue_delay_us(self) -> int: ...
+    @property
+    def preferred_batch_sizes(self) -> list[int]: ...
+    @property
+    def minimum_slot_utilization(self) -> float: ...
+    @property
+    def max_sequence_idle_us(self) -> int: ...
+    @property
+    def max_backlog_sequences(self) -> int: ...
+    def __init__(
+        self,
+        *,
+        strategy: SequenceStrategy = ...,
+        num_instances: int = 1,
+        slots_per_instance: int = 1,
+        max_batch_size: int = 1,
+        max_queue_delay_us: int = 0,
+        preferred_batch_sizes: list[int] = ...,
+        minimum_slot_utilization: float = 0.0,
+        max_sequence_idle_us: int = 1000000,
+        max_backlog_sequences: int = 1024,
+    ) -> None: ...
+
+class SequenceRow:
+    @property
+    def task_id(self) -> int:
+        """0 for an empty (padding) row of a direct batch."""
+    @property
+    def slot(self) -> int: ...
+    @property
+    def start(self) -> bool: ...
+    @property
+    def end(self) -> bool: ...
+
+class SequenceBatch:
+    @property
+    def batch_id(self) -> int: ...
+    @property
+    def instance(self) -> int: ...
+    @property
+    def rows(self) -> list[SequenceRow]: ...
+    @property
+    def shape_key(self) -> int: ...
+    @property
+    def released_slots(self) -> list[int]:
+        """Slots of this instance freed (END or idle) since its previous batch."""
+    @property
+    def num_tasks(self) -> int: ...
+
+class SequenceBatcher:
+    """Thread-safe. Contracts in full: native/include/naiad/sequence_batcher.h."""
+
+    def __init__(self, options: SequenceOptions, clock: Clock | None = None) -> None: ...
+    def enqueue(
+        self, task_id: int, correlation_key: str, start: bool, end: bool, shape_key: int = 0
+    ) -> SequenceEnqueueResult: ...
+    def next_batch(self, instance: int) -> SequenceBatch | None:
+        """Blocks with the GIL released; None once closed and drained for this instance."""
+    def try_next_batch(self, instance: int) -> SequenceBatch | None: ...
+    def finish_batch(
+        self,
+        batch_id: int,
+        success: bool,
+        compute_input_ns: int = 0,
+        compute_infer_ns: int = 0,
+        compute_output_ns: int = 0,
+    ) -> None: ...
+    def record_failure(self, reason: FailureReason, count: int = 1) -> None: ...
+    def close(self) -> None: ...
+    def poke(self) -> None: ...
+    def stats(self) -> Stats: ...
+    @property
+    def num_pending(self) -> int: ...
+    @property
+    def num_live_sequences(self) -> int: ...
+    @property
+    def num_backlog_sequences(self) -> int: ...
+    @property
+    def num_waiting(self) -> int: ...

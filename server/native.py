@@ -13,10 +13,16 @@ from naiad._native import (
     ManualClock,
     Scheduler,
     SchedulerOptions,
+    SequenceBatch,
+    SequenceBatcher,
+    SequenceEnqueueResult,
+    SequenceOptions,
+    SequenceRow,
     Stats,
     SteadyClock,
     signal_eventfd,
 )
+from naiad.config.sequence_settings import SequencePolicy, SequenceStrategy
 from naiad.config.settings import BatchingPolicy, TimeoutAction
 
 __all__ = [
@@ -29,9 +35,15 @@ __all__ = [
     "ManualClock",
     "Scheduler",
     "SchedulerOptions",
+    "SequenceBatch",
+    "SequenceBatcher",
+    "SequenceEnqueueResult",
+    "SequenceOptions",
+    "SequenceRow",
     "Stats",
     "SteadyClock",
     "scheduler_options",
+    "sequence_options",
     "signal_eventfd",
 ]
 
@@ -67,4 +79,24 @@ def scheduler_options(policy: BatchingPolicy, max_batch_size: int) -> SchedulerO
         priority_levels=levels,
         default_priority_level=min(max(1, policy.default_priority_level), levels),
         queue_policies=queue_policies,
+    )
+
+
+def sequence_options(
+    policy: SequencePolicy, max_batch_size: int, num_instances: int
+) -> SequenceOptions:
+    """The native batcher's options for a policy: direct has max_batch_size slots per instance
+    (1 when the model does not batch), oldest max_candidate_sequences."""
+    batch = max(1, max_batch_size)
+    direct = policy.strategy is SequenceStrategy.DIRECT
+    return SequenceOptions(
+        strategy=_native.SequenceStrategy.DIRECT if direct else _native.SequenceStrategy.OLDEST,
+        num_instances=num_instances,
+        slots_per_instance=batch if direct else policy.max_candidate_sequences,
+        max_batch_size=batch,
+        max_queue_delay_us=policy.max_queue_delay_us,
+        preferred_batch_sizes=list(policy.preferred_batch_sizes),
+        minimum_slot_utilization=policy.minimum_slot_utilization,
+        max_sequence_idle_us=policy.max_sequence_idle_us,
+        max_backlog_sequences=policy.max_backlog_sequences,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
+from naiad.config.sequence import complete_sequence_batching, hidden_tensors
 from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.errors import ModelLoadError
 from naiad_protocol.model_config_pb2 import (
@@ -75,10 +76,11 @@ def complete_config(
     if auto_batching:
         out.max_batch_size = DEFAULT_MAX_BATCH_SIZE
     batching = out.max_batch_size > 0
+    hidden_in, hidden_out = hidden_tensors(out)
     _complete_tensors(
         list(out.input),
         out.input.add,
-        signature.inputs,
+        tuple(s for s in signature.inputs if s.name not in hidden_in),
         signature.any_input,
         name,
         batching=batching,
@@ -86,13 +88,14 @@ def complete_config(
     _complete_tensors(
         list(out.output),
         out.output.add,
-        signature.outputs,
+        tuple(s for s in signature.outputs if s.name not in hidden_out),
         signature.output,
         name,
         batching=batching,
     )
     if auto_batching and out.WhichOneof("scheduling_choice") is None:
         out.dynamic_batching.SetInParent()
+    complete_sequence_batching(out)
     _complete_instance_groups(out, gpu_available=gpu_available)
     return out
 

@@ -15,6 +15,7 @@ from naiad.config.labels import with_labels
 from naiad.config.paths import ModelFiles, confined
 from naiad.config.problems import Problems
 from naiad.config.scheduling import batching_policy, instance_groups, warmup_samples
+from naiad.config.sequence import sequence_policy
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import ModelSignature
 from naiad.config.validate import check_identity, tensor_specs
@@ -51,6 +52,7 @@ def build_settings(
     if config.max_batch_size < 0:
         problems.add(f"max_batch_size must be >= 0, not {config.max_batch_size}")
     inputs, outputs = tensor_specs(config, signature, problems)
+    sequence = sequence_policy(config, signature, files, problems)
     settings = ModelSettings(
         name=config.name,
         version=version,
@@ -63,6 +65,7 @@ def build_settings(
         execution=execution_options(config, files, problems),
         warmup=warmup_samples(config, files, problems),
         response_cache=config.response_cache.enable,
+        sequence=sequence,
     )
     problems.raise_if_any()
     return settings

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from naiad.config.sequence_settings import SequencePolicy
 from naiad.datatypes import DataType
 
 
@@ -222,6 +223,8 @@ class ModelSettings:
     """What ModelMetadata reports: "onnxruntime_onnx", or "ensemble" (naiad.ensemble)."""
     response_cache: bool = False
     """Config response_cache.enable: answers may come from the server's response cache."""
+    sequence: SequencePolicy | None = None
+    """Config sequence_batching: a stateful model served by the sequence batcher; None: not."""
 
     @property
     def batches(self) -> bool:

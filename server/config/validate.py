@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from naiad.config.complete import BACKEND, ENSEMBLE_PLATFORM, PLATFORM
 from naiad.config.paths import relative_path_problem, shown
 from naiad.config.problems import Problems, show, type_name
+from naiad.config.sequence import hidden_tensors
 from naiad.config.settings import TensorSpec
 from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.datatypes import BY_CONFIG
@@ -39,8 +40,6 @@ def check_identity(config: ModelConfig, problems: Problems) -> None:
     if config.backend and (ensemble or config.backend != BACKEND):
         problems.add(f"unsupported backend '{config.backend}' (naiad serves '{BACKEND}')")
     scheduling = config.WhichOneof("scheduling_choice")
-    if scheduling == "sequence_batching":
-        problems.add(f"{scheduling} is not supported")
     if scheduling == "ensemble_scheduling" and not ensemble:
         problems.add(f'ensemble_scheduling needs platform: "{ENSEMBLE_PLATFORM}"')
     if ensemble and scheduling != "ensemble_scheduling":
@@ -121,7 +120,7 @@ def tensor_specs(
         problems.add(problem)
         if problem is None:
             outputs.append(_spec(tensor))
-    listed = {t.name for t in config.input}
+    listed = {t.name for t in config.input} | hidden_tensors(config)[0]
     for sig in signature.inputs:
         if sig.name not in listed:
             problems.add(f"ONNX model input '{sig.name}' is missing from the model config")

@@ -6,6 +6,7 @@ import logging
 
 from naiad.config.settings import ModelSettings
 from naiad.engine.response_cache import ResponseCache
+from naiad.engine.sequence_model import SequenceModel
 from naiad.engine.served_model import ServedModel
 from naiad.runtime.instances import effective_instance_groups, plan_instances
 from naiad.runtime.onnx import gpu_status, load_instances
@@ -30,7 +31,7 @@ def load_served_model(
     settings: ModelSettings,
     config: model_config_pb2.ModelConfig,
     cache: ResponseCache | None = None,
-) -> ServedModel:
+) -> ServedModel | SequenceModel:
     """Loads every instance of one model version; ready to serve when this returns.
 
     `cache`: the server's response cache (--cache-bytes), used when the config enables it; a
@@ -46,14 +47,16 @@ def load_served_model(
     plans = plan_instances(settings, cpu_budget())
     instances = load_instances(settings, plans)
     try:
-        for instance in instances:
+        # A stateful model is not warmed up: warm-up inputs lack its control and state tensors.
+        warmed = instances if settings.sequence is None else []
+        for instance in warmed:
             # Every instance warms up before the version is published, so its first real
             # requests never pay for lazy allocations (a swap under load stays smooth).
             if settings.warmup:
                 run_warmup(instance, settings)
             else:
                 run_default_warmup(instance, settings)
-        cost_ns = run_cost_ns(instances[0], settings)
+        cost_ns = run_cost_ns(instances[0], settings) if settings.sequence is None else None
     except BaseException:
         for instance in instances:
             instance.close()
@@ -66,4 +69,6 @@ def load_served_model(
         effective.instance_group.add(
             name=group.name, count=group.count, kind=group.kind.value, gpus=list(group.gpus)
         )
+    if settings.sequence is not None:
+        return SequenceModel(settings, effective, instances)
     return ServedModel(settings, effective, instances, run_cost_ns=cost_ns, cache=cache)

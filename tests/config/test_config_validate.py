@@ -188,7 +188,12 @@ BAD = {
         "'ensemble')",
     ),
     "other backend": (batching, 'backend: "python"', "unsupported backend 'python'"),
-    "sequence batching": (batching, "sequence_batching {}", "sequence_batching is not supported"),
+    "sequence control that is no ONNX input": (
+        batching,
+        'sequence_batching { control_input [{ name: "NOPE" control [{'
+        " kind: CONTROL_SEQUENCE_START int32_false_true: [0, 1] }] }] }",
+        "sequence_batching control_input 'NOPE': 'NOPE' is not an input of the ONNX model",
+    ),
     "ensemble steps on an ONNX model": (
         batching,
         "ensemble_scheduling {}",

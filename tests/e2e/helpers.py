@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import http.client
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
+
+PERF_ANALYZER = Path(__file__).resolve().parents[3] / "shared" / "tools" / "perf-analyzer"
+PERF_ANALYZER_BINARY = (
+    Path(os.environ.get("PERF_ANALYZER_HOME", Path.home() / ".cache" / "perf-analyzer-2.50.0"))
+    / "tritonclient-2.50.0.data/data/bin/perf_analyzer"
+)
+needs_perf_analyzer = pytest.mark.skipif(
+    not (PERF_ANALYZER.exists() and PERF_ANALYZER_BINARY.exists()),
+    reason="perf_analyzer is not installed (../shared/tools/perf-analyzer installs it)",
+)
+"""Marks a test that runs Triton's perf_analyzer (DESIGN.md section 7)."""
 
 NUMPY = {
     "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,

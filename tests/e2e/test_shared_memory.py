@@ -3,18 +3,16 @@ and written to regions, bounds checks, and what a server without --allow-client-
 
 from __future__ import annotations
 
-import os
 import queue
 import subprocess
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
-from helpers import status_of
+from helpers import PERF_ANALYZER, needs_perf_analyzer, status_of
 from modelgen import add_sub, write_repository
 from server_process import naiad_server
 from tritonclient.utils import InferenceServerException
@@ -239,17 +237,7 @@ def test_without_the_flag_shared_memory_is_off(repository, regions) -> None:  # 
         assert code == "UNIMPLEMENTED"
 
 
-PERF_ANALYZER = Path(__file__).resolve().parents[3] / "shared" / "tools" / "perf-analyzer"
-PERF_ANALYZER_BINARY = (
-    Path(os.environ.get("PERF_ANALYZER_HOME", Path.home() / ".cache" / "perf-analyzer-2.50.0"))
-    / "tritonclient-2.50.0.data/data/bin/perf_analyzer"
-)
-
-
-@pytest.mark.skipif(
-    not (PERF_ANALYZER.exists() and PERF_ANALYZER_BINARY.exists()),
-    reason="perf_analyzer is not installed (../shared/tools/perf-analyzer installs it)",
-)
+@needs_perf_analyzer
 @pytest.mark.parametrize("mode", ["grpc", "http", "streaming"])
 def test_perf_analyzer_runs_clean_with_system_shared_memory(server, mode) -> None:  # type: ignore[no-untyped-def]
     protocol = "http" if mode == "http" else "grpc"
