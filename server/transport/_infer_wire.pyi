@@ -1,4 +1,4 @@
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
 
 Parameter = bool | int | float | str
 Tensor = tuple[str, str, tuple[int, ...]]
@@ -21,6 +21,6 @@ def write_response(
     model_name: str,
     model_version: str,
     request_id: str,
-    outputs: Sequence[tuple[str, str, tuple[int, ...], Buffer | object]],
+    outputs: Sequence[tuple[str, str, tuple[int, ...], object]],  # object: any C-contiguous buffer
     in_stream: bool,
 ) -> bytes: ...
