@@ -60,7 +60,7 @@ def fast_request(raw: bytes, limits: TensorLimits = DEFAULT_LIMITS) -> InferRequ
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WireRequest:
     """One request read off the wire: `request` when the fast path decoded it, else `message`
     for the protobuf path (decode_request, output placements)."""
