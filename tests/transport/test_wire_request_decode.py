@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from google.protobuf.message import DecodeError
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensor_samples import FIXED_SIZE
 
@@ -335,13 +335,18 @@ def test_wrong_wire_types_lying_lengths_and_odd_encodings() -> None:
         assert_same_outcome(raw)
 
 
-@settings(deadline=None, max_examples=300, database=None)
+# A loaded machine must not fail these on generation time: too_slow is not a finding.
+@settings(
+    deadline=None, max_examples=300, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.binary(max_size=80))
 def test_arbitrary_bytes_have_the_protobuf_outcome(raw: bytes) -> None:
     assert_same_outcome(raw)
 
 
-@settings(deadline=None, max_examples=200, database=None)
+@settings(
+    deadline=None, max_examples=200, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.integers(0, 60), st.integers(0, 255), st.integers(1, 3))
 def test_corrupted_requests_have_the_protobuf_outcome(position: int, byte: int, width: int) -> None:
     message = request(("x", "INT16", [1, 2], b"\1\0\2\0"), ("s", "BYTES", [1], b"\1\0\0\0z"))
