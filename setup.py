@@ -1,4 +1,5 @@
-"""Builds naiad's native scheduler, the gRPC stubs from protos/ and their Cython BYTES codec."""
+"""Builds naiad's native scheduler, the gRPC stubs from protos/, their Cython BYTES codec and the
+server's Cython request codec."""
 
 from __future__ import annotations
 
@@ -49,7 +50,13 @@ def codec_extension() -> list[Extension]:
 
     source = "protos/naiad_protocol/_bytes_codec.pyx"
     ext = Extension("naiad_protocol._bytes_codec", [source], extra_compile_args=["-O3"])
-    return cythonize([ext], language_level=3, quiet=True)
+    # The server's own request and response codec (naiad.transport.wire_request uses it).
+    wire = Extension(
+        "naiad.transport._infer_wire",
+        ["server/transport/_infer_wire.pyx"],
+        extra_compile_args=["-O3"],
+    )
+    return cythonize([ext, wire], language_level=3, quiet=True)
 
 
 # Generated before setup() runs so that regular and editable builds both see the modules.
@@ -61,6 +68,9 @@ setup(
         "naiad_client",
         "naiad_protocol",
     ],
-    package_data={"naiad": ["py.typed", "_native.pyi", "transport/http/*.json"], "naiad_protocol": ["*.proto", "*.pyi"]},
+    package_data={
+        "naiad": ["py.typed", "_native.pyi", "transport/_infer_wire.pyi", "transport/http/*.json"],
+        "naiad_protocol": ["*.proto", "*.pyi"],
+    },
     ext_modules=[native_extension(), *codec_extension()],
 )

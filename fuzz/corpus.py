@@ -74,7 +74,7 @@ def _seed_requests() -> list[bytes]:
 
 def seeds(target: str) -> list[bytes]:
     """Well-formed inputs for `target`, from which mutations start when a corpus is empty."""
-    if target == "grpc_infer_request":
+    if target in ("grpc_infer_request", "grpc_infer_wire"):
         return _seed_requests()
     if target in ("http_server",):
         return [

@@ -24,6 +24,7 @@ from pathlib import Path
 MAX_LEN = {
     "grpc_infer_request": 4096,
     "grpc_infer_structured": 2048,
+    "grpc_infer_wire": 4096,
     "bytes_tensor": 4096,
     "http_server": 17 * 1024,
     "http_rest": 8192,

@@ -27,7 +27,7 @@ from naiad.config.parse import parse_config_json, parse_config_text
 from naiad.config.settings import ModelSettings
 from naiad.config.signature import ModelSignature, TensorSignature
 from naiad.datatypes import from_wire
-from naiad.engine.request import InferOutput, InferResponse
+from naiad.engine.request import InferOutput, InferRequest, InferResponse
 from naiad.engine.validation import admit
 from naiad.errors import NaiadError
 from naiad.limits import DEFAULT_LIMITS
@@ -35,6 +35,7 @@ from naiad.shm.system import SystemSharedMemory
 from naiad.transport.infer_codec import decode_request, encode_response
 from naiad.transport.shm_tensors import SharedMemoryTensors, placement
 from naiad.transport.tensor_codec import to_raw
+from naiad.transport.wire_request import read, response_bytes
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol._wire import DATATYPES, decode_bytes, encode_bytes
 
@@ -174,6 +175,51 @@ def grpc_infer_request(data: bytes) -> None:
     _infer(message)
 
 
+def _outcome(decode: Callable[[], InferRequest]) -> object:
+    """A decode's request as comparable values, or its error's type and words."""
+    try:
+        request = decode()
+    except NaiadError as exc:
+        return (type(exc).__name__, str(exc))
+    inputs = [
+        (t.name, t.datatype.wire, t.shape, t.data.dtype.str, to_raw(t.datatype, t.data))
+        for t in request.inputs
+    ]
+    parameters = {key: (type(v).__name__, v) for key, v in request.parameters.items()}
+    identity = (request.model_name, request.model_version, request.id)
+    return (identity, inputs, request.requested_outputs, parameters, request.classification)
+
+
+def _wire_agrees(data: bytes) -> None:
+    """The server's reader (the compiled one, protobuf behind it) makes of `data` what protobuf
+    alone makes of it; and for what it decoded, the compiled writer writes protobuf's bytes."""
+    try:
+        message = pb.ModelInferRequest.FromString(data)
+    except DecodeError:
+        try:
+            read(data)
+        except DecodeError:
+            return
+        raise Finding("the compiled reader took bytes protobuf refuses") from None
+    fast = read(data).request
+    if fast is None:
+        return  # the server decodes it with decode_request, as protobuf alone does
+    expected = _outcome(lambda: decode_request(message))
+    _check(_outcome(lambda: fast) == expected, "the compiled reader differs from protobuf")
+    outputs = [InferOutput(t.name, t.datatype, t.data) for t in fast.inputs]
+    answer = InferResponse(fast.model_name, fast.model_version, fast.id, outputs)
+    _check(
+        response_bytes(answer) == encode_response(answer).SerializeToString(),
+        "the compiled writer differs from protobuf",
+    )
+
+
+def grpc_infer_wire(data: bytes) -> None:
+    """Wire bytes through the server's compiled request reader and response writer, each
+    against protobuf: the same request or the same error, the same response bytes."""
+    _wire_agrees(data)
+
+
 _NAMES = ["x", "ids", "text", "r", "bias", "a", "b", "h", "s", "y", "o", ""]
 _WIRE_NAMES = [t.wire for t in DATATYPES] + ["BF16", "fp32", ""]
 _PARAMETER_KEYS = ["priority", "timeout", "sequence_id", "triton_enable_empty_final_response"]
@@ -282,6 +328,7 @@ def grpc_infer_structured(data: bytes) -> None:
         message.raw_input_contents.extend(r if r is not None else b"" for r in raws)
     for _ in range(fdp.ConsumeIntInRange(0, 3)):
         message.outputs.add(name=fdp.PickValueInList(_NAMES))
+    _wire_agrees(message.SerializeToString())
     _infer(message)
 
 
@@ -521,6 +568,7 @@ def shared_memory(data: bytes) -> None:
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "grpc_infer_request": grpc_infer_request,
     "grpc_infer_structured": grpc_infer_structured,
+    "grpc_infer_wire": grpc_infer_wire,
     "bytes_tensor": bytes_tensor,
     "config_text": config_text,
     "config_json": config_json,

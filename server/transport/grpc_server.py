@@ -12,14 +12,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from naiad.engine.protocol import InferenceEngine
 from naiad.security.guard import Guard
 from naiad.shm.system import SystemSharedMemory
+from naiad.transport.raw_methods import SERVICE_NAME, add_inference_service
 from naiad.transport.service import InferenceService
-from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from naiad.security.tls import ServerTls
 
 INT32_MAX = 2**31 - 1
-SERVICE_NAME = "inference.GRPCInferenceService"
 MAX_STREAMS_PER_CONNECTION = 1000
 """Concurrent calls one connection may hold open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
 Calls beyond it wait in the client for a free slot; none fails. Generous, so that a benchmark
@@ -140,7 +139,7 @@ class GrpcFrontEnd:
             options=self._options(),
         )
         service = InferenceService(self._engine, self._guard, self._shared_memory)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
+        add_inference_service(service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         address = f"{self.host}:{self.port}"
         if self._tls is None:

@@ -24,6 +24,7 @@ from naiad.transport.model_codec import model_metadata, model_statistics
 from naiad.transport.shm_tensors import Placement, SharedMemoryTensors
 from naiad.transport.status import STATUS, unary
 from naiad.transport.stream_codec import encode_stream_answer
+from naiad.transport.wire_request import DecodeError, WireRequest, read, response_bytes
 from naiad_protocol import grpc_service_pb2 as pb
 from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 
@@ -147,22 +148,38 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         await self._engine.unload(request.model_name, self._calls.unary(context))
         return pb.RepositoryModelUnloadResponse()
 
+    async def ModelInfer(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """Takes the request's bytes (raw_methods.py): bytes that are no ModelInferRequest end
+        the call with UNKNOWN and protobuf's words, as grpc's own deserializer answered them."""
+        try:
+            wire = read(request, self._limits)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            raise AssertionError("unreachable: abort raises") from None
+        return await self._infer(wire, context)
+
     @unary
-    async def ModelInfer(self, request, context):  # type: ignore[no-untyped-def]
+    async def _infer(self, wire: WireRequest, context: grpc.aio.ServicerContext) -> bytes:
         call = self._calls.unary(context)
-        decoded = decode_request(request, self._limits, self._shm)
-        placed = output_placements(request, self._shm)
+        if wire.request is not None:
+            return response_bytes(await self._engine.submit(wire.request, call))
+        message = wire.message
+        assert message is not None
+        decoded = decode_request(message, self._limits, self._shm)
+        placed = output_placements(message, self._shm)
         response = await self._engine.submit(decoded, call)
-        if placed:
-            self._shm.write_outputs(response, placed)
-        return encode_response(response, placed=placed)
+        if not placed:
+            return response_bytes(response)
+        self._shm.write_outputs(response, placed)
+        return encode_response(response, placed=placed).SerializeToString()
 
     async def ModelStreamInfer(
-        self, requests: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> None:
         """Answers each request as soon as it is ready; errors travel in error_message and
         leave the stream open. A stream refused at its start (authentication, the stream cap)
-        ends with that error's status; a failure of the stream itself ends it with INTERNAL."""
+        ends with that error's status; a failure of the stream itself (bytes that are no
+        ModelInferRequest among them) ends it with INTERNAL."""
         try:
             opened, per_request = self._calls.stream(context)
             with self._guard.streams.open(_who(opened)):
@@ -172,21 +189,34 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _answer_stream(
         self,
-        requests: AsyncIterator[pb.ModelInferRequest],
+        requests: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext,
-        per_request: Callable[[pb.ModelInferRequest], CallContext],
+        per_request: Callable[[WireRequest], CallContext],
     ) -> None:
         limits, shm = self._limits, self._shm
 
-        def decode(message: pb.ModelInferRequest) -> InferRequest:
-            output_placements(message, shm)  # a bad output placement fails before running
-            return decode_request(message, limits, shm)
+        async def messages() -> AsyncIterator[WireRequest]:
+            async for raw in requests:
+                yield read(raw, limits)
 
-        async def send(answer: StreamAnswer[pb.ModelInferRequest]) -> None:
-            await context.write(encode_stream_answer(*_write_placed(answer, shm)))
+        def decode(wire: WireRequest) -> InferRequest:
+            if wire.request is not None:
+                return wire.request
+            assert wire.message is not None
+            output_placements(wire.message, shm)  # a bad output placement fails before running
+            return decode_request(wire.message, limits, shm)
+
+        async def send(answer: StreamAnswer[WireRequest]) -> None:
+            wire = answer.message
+            if answer.response is not None and wire.request is not None:
+                await context.write(response_bytes(answer.response, in_stream=True))
+                return
+            echoed = StreamAnswer(wire.echo(), answer.response, answer.error)
+            encoded = encode_stream_answer(*_write_placed(echoed, shm))
+            await context.write(encoded.SerializeToString())
 
         try:
-            await self._engine.stream(requests, decode, per_request, send)
+            await self._engine.stream(messages(), decode, per_request, send)
         except Exception as exc:
             log.exception("stream failed")
             await context.abort(grpc.StatusCode.INTERNAL, error_text(exc))

@@ -18,6 +18,7 @@ MAX_TIME_S = 20
 TARGETS = {
     "grpc_infer_request",
     "grpc_infer_structured",
+    "grpc_infer_wire",
     "bytes_tensor",
     "http_server",
     "http_rest",
