@@ -17,6 +17,8 @@ from naiad.engine.protocol import InferenceEngine
 from naiad.engine.response_cache import ResponseCache
 from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
+from naiad.frontends.launch import pooled_front_ends
+from naiad.frontends.pool import FrontEndPool, PoolListener
 from naiad.monitor import MonitorBook, MonitorLayer, MonitorSettings
 from naiad.monitor.book import DEFAULT_STATE_DIRNAME as MONITOR_STATE_DIRNAME
 from naiad.monitor.metrics import MonitorCollector
@@ -97,6 +99,9 @@ class ServerOptions:
     monitor.toml (naiad.monitor)."""
     monitor_state_dir: str | None = None
     """Labels and captured samples; None: `.naiad-monitor` in the model repository."""
+    frontends: int = 1
+    """gRPC/HTTP front-end processes sharing the ports (naiad.frontends); 1 serves them in
+    this process, as before."""
 
 
 class NaiadServer:
@@ -147,7 +152,33 @@ class NaiadServer:
             layers.append(functools.partial(MonitorLayer, book=self.monitors))
         self.engine: InferenceEngine = compose(self.core, layers)
         self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
-        self.front_ends: list[FrontEnd] = [
+        self.pool: FrontEndPool | None = None
+        if options.frontends > 1:
+            self.pool = pooled_front_ends(options, self.engine, self._retains_inputs)
+            self.front_ends: list[FrontEnd] = [self.pool]
+            if options.http_port is not None:
+                self.front_ends.append(PoolListener(self.pool))
+        else:
+            self.front_ends = self._in_process_front_ends(options)
+        registry = build_registry(self.repository, self.ledger) if self.ledger else None
+        if registry is not None:
+            registry.register(RolloutCollector(self.rollouts))
+            if self.cache is not None:
+                registry.register(CacheCollector(self.cache))
+            if self.monitors is not None:
+                registry.register(MonitorCollector(self.monitors))
+        stream_metrics = StreamMetrics(registry) if options.streams else None
+        for number, spec in enumerate(options.streams):
+            assert stream_metrics is not None
+            name = "stream" if len(options.streams) == 1 else f"stream{number + 1}"
+            self.front_ends.append(StreamFrontEnd(self.engine, spec, stream_metrics, name=name))
+        if options.metrics_port is not None and registry is not None:
+            host = options.metrics_host or options.grpc_host
+            route = MetricsRoute(registry)
+            self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
+
+    def _in_process_front_ends(self, options: ServerOptions) -> list[FrontEnd]:
+        front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
                 options.grpc_host,
@@ -173,27 +204,17 @@ class NaiadServer:
                 monitor=self.monitors,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
-            self.front_ends.append(
+            front_ends.append(
                 HttpServer(
                     host, options.http_port, api, "http", tls=self.security.tls, limits=limits
                 )
             )
-        registry = build_registry(self.repository, self.ledger) if self.ledger else None
-        if registry is not None:
-            registry.register(RolloutCollector(self.rollouts))
-            if self.cache is not None:
-                registry.register(CacheCollector(self.cache))
-            if self.monitors is not None:
-                registry.register(MonitorCollector(self.monitors))
-        stream_metrics = StreamMetrics(registry) if options.streams else None
-        for number, spec in enumerate(options.streams):
-            assert stream_metrics is not None
-            name = "stream" if len(options.streams) == 1 else f"stream{number + 1}"
-            self.front_ends.append(StreamFrontEnd(self.engine, spec, stream_metrics, name=name))
-        if options.metrics_port is not None and registry is not None:
-            host = options.metrics_host or options.grpc_host
-            route = MetricsRoute(registry)
-            self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
+        return front_ends
+
+    def _retains_inputs(self) -> bool:
+        """Whether the engine stack may keep a request's inputs after answering it: monitors
+        sample them, shadow rollouts copy them."""
+        return self.monitors is not None or bool(self.rollouts.names())
 
     @property
     def grpc_address(self) -> str:

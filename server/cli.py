@@ -12,6 +12,7 @@ from naiad.batch import command as batch_command
 from naiad.doctor import DESCRIPTION as doctor_description
 from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.errors import InvalidArgument
+from naiad.frontends.launch import default_frontends
 from naiad.importer import command as import_command
 from naiad.monitor import cli as monitor_command
 from naiad.monitor import profile_command
@@ -56,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         allow_client_shm=args.allow_client_shm,
         monitor=monitor,
         monitor_state_dir=args.monitor_state_dir,
+        frontends=args.frontends,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -91,6 +93,15 @@ def _quantize(args: argparse.Namespace) -> int:
     from naiad.quantize import run
 
     return run(args)
+
+
+def _frontends(text: str) -> int:
+    if text == "auto":
+        return default_frontends()
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or at least 1, not {value}")
+    return value
 
 
 def _non_negative(text: str) -> int:
@@ -182,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-repository", required=True, help="repository directory")
     serve.add_argument("--grpc-host", default="0.0.0.0")
     serve.add_argument("--grpc-port", type=int, default=8001, help="0 picks a free port")
+    serve.add_argument(
+        "--frontends",
+        type=_frontends,
+        default="auto",
+        help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1 serves"
+        " them in the engine's process; 'auto' (default): one per 4 CPUs of the affinity mask",
+    )
     serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(
         "--load-model", action="append", default=[], help="explicit mode: load at start ('*': all)"

@@ -6,6 +6,7 @@ from naiad import _native
 from naiad._native import (
     Batch,
     BatchTiming,
+    DescriptorRing,
     EnqueueResult,
     FailureReason,
     Histogram,
@@ -22,6 +23,7 @@ from naiad.config.settings import BatchingPolicy, TimeoutAction
 __all__ = [
     "Batch",
     "BatchTiming",
+    "DescriptorRing",
     "EnqueueResult",
     "FailureReason",
     "Histogram",
