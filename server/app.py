@@ -253,12 +253,18 @@ class NaiadServer:
         if self.monitors is not None:
             await asyncio.to_thread(self.monitors.stop)
 
+    def reload(self) -> None:
+        """SIGHUP: certificates and key files read again, in every front-end process too."""
+        self.security.reload()
+        if self.pool is not None:
+            self.pool.reload()
+
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.security.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
         await self.start()
         if callable(on_ready):

@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -172,6 +173,12 @@ class FrontEndPool:
         member.attached.set_result(ports)
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await reader.read()  # EOF: the process is gone (its watcher restarts it)
+
+    def reload(self) -> None:
+        """Passes SIGHUP on: each front end reads its certificates and key files again."""
+        for member in self._members.values():
+            if member.process.returncode is None:
+                member.process.send_signal(signal.SIGHUP)
 
     async def serving(self, serving: bool) -> None:
         self._serving = serving

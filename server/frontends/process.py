@@ -7,7 +7,8 @@ engine over the control socket; that connection is its lifeline both ways:
 - EOF means the engine is gone: requests in flight fail with UNAVAILABLE, the listeners close,
   the process exits.
 SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the engine decides);
-SIGTERM stops this front end alone, draining within the spec's grace.
+SIGTERM stops this front end alone, draining within the spec's grace; SIGHUP (passed on by the
+engine) reads the certificates and key files again.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ log = logging.getLogger("naiad.frontends")
 ENGINE_GONE = "the engine process has stopped"
 
 
-def _listeners(spec: FrontEndSpec, engine: RemoteEngine) -> list[FrontEnd]:
-    security = ServerSecurity(spec.security)
+def _listeners(
+    spec: FrontEndSpec, engine: RemoteEngine, security: ServerSecurity
+) -> list[FrontEnd]:
     listeners: list[FrontEnd] = [
         GrpcFrontEnd(
             engine,
@@ -73,7 +75,8 @@ async def serve(spec: FrontEndSpec) -> None:
     control = ControlClient(spec.control_path)
     engine = RemoteEngine(region, control, id_base=spec.id_base)
     engine.attach(loop)
-    listeners = _listeners(spec, engine)
+    security = ServerSecurity(spec.security)
+    listeners = _listeners(spec, engine, security)
     for listener in listeners:
         await listener.start()
     reader, writer = await asyncio.open_unix_connection(spec.control_path)
@@ -83,6 +86,7 @@ async def serve(spec: FrontEndSpec) -> None:
     grace_s = [spec.grace_s]
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, security.reload)
 
     async def follow_engine() -> None:
         try:
