@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_frontends,
         default="auto",
         help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1 serves"
-        " them in the engine's process; 'auto' (default): one per 4 CPUs of the affinity mask",
+        " them in the engine's process; 'auto' (default): the CPUs of the affinity mask less 2,"
+        " from 1 to 4",
     )
     serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(

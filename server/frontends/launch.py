@@ -18,21 +18,25 @@ from naiad.transport.grpc_server import MAX_STREAMS_PER_CONNECTION
 if TYPE_CHECKING:
     from naiad.app import ServerOptions
 
-MIN_CPUS_PER_EXTRA_FRONTEND = 4
-"""See default_frontends."""
-MAX_DEFAULT_FRONTENDS = 8
+ENGINE_CPUS = 2
+"""Cores the engine process keeps for itself: its event loop, the scheduler, ONNX Runtime."""
+MAX_DEFAULT_FRONTENDS = 4
+"""Past this the engine process, not the front ends, is the limit (see default_frontends)."""
 
 
 def default_frontends(num_cpus: int | None = None) -> int:
-    """Front-end processes for a CPU budget (default: this process's affinity mask).
+    """Front-end processes for a CPU budget (default: this process's affinity mask): one per
+    core left after the engine's ENGINE_CPUS, at least 1, at most MAX_DEFAULT_FRONTENDS.
 
-    The engine process needs cores of its own (its event loop, the scheduler, ONNX Runtime's
-    threads), so a second front end only pays where there are cores to spare: measured on a
-    2-core machine (bench/scenarios/frontends.toml), two front ends cost more per request
-    than they gained. One front end per 4 CPUs, at least 1, at most 8.
+    Measured on a 2-core machine (bench/scenarios/frontends.toml, bench/README.md): a request
+    costs about 430-460 us of CPU in one process; split, about 500-590 us in a front end plus
+    about 190 us in the engine process. Two front ends there lose throughput (they compete
+    with the engine and the clients for two cores), so small machines keep 1; and at about
+    190 us per request the engine process saturates near 5k requests/s, which about three
+    front ends already deliver.
     """
     cpus = num_cpus if num_cpus is not None else len(os.sched_getaffinity(0))
-    return max(1, min(MAX_DEFAULT_FRONTENDS, cpus // MIN_CPUS_PER_EXTRA_FRONTEND))
+    return max(1, min(MAX_DEFAULT_FRONTENDS, cpus - ENGINE_CPUS))
 
 
 def pooled_front_ends(
