@@ -124,16 +124,21 @@ class EngineHost:
         if written is None:
             self._parked.park(request_id, response)
             self._parked_ids.add(request_id)
-            self._region.responses.push(request_id, wire.KIND_PARKED, slot, 0, 0)
+            self._post(request_id, wire.KIND_PARKED, slot, 0, 0)
         else:
-            self._region.responses.push(request_id, wire.KIND_RESPONSE, slot, *written)
+            self._post(request_id, wire.KIND_RESPONSE, slot, *written)
 
     def taken(self, request_id: int) -> None:
         self._parked_ids.discard(request_id)
 
     def _post_error(self, request_id: int, slot: int, error: BaseException) -> None:
         written = wire.write_error(self._region.response_slot(slot), error)
-        self._region.responses.push(request_id, wire.KIND_ERROR, slot, *written)
+        self._post(request_id, wire.KIND_ERROR, slot, *written)
+
+    def _post(self, request_id: int, kind: int, slot: int, header_bytes: int, total: int) -> None:
+        # Never full: at most one answer per slot is ever waiting, and the ring holds two.
+        if not self._region.responses.push(request_id, kind, slot, header_bytes, total):
+            log.error("response ring full: request %d of this front end is lost", request_id)
 
     def close(self) -> None:
         """The front end is gone: cancel its requests, drop their answers, unmap its memory."""

@@ -67,9 +67,11 @@ class RemoteEngine(StreamsThroughSubmit):
         request_id = next(self._ids)
         assert self._loop is not None
         future: asyncio.Future[InferResponse] = self._loop.create_future()
-        self._pending[request_id] = (future, slot)
         # Never full: the ring holds two descriptors per slot (a request and its cancel).
-        self._region.requests.push(request_id, wire.KIND_REQUEST, slot, *written)
+        if not self._region.requests.push(request_id, wire.KIND_REQUEST, slot, *written):
+            self._slots.give_back(slot)
+            raise Unavailable("this front end's request ring is full")
+        self._pending[request_id] = (future, slot)
         future.add_done_callback(functools.partial(self._withdraw_if_cancelled, request_id))
         return future
 
