@@ -76,6 +76,8 @@ def repository(tmp_path_factory):  # type: ignore[no-untyped-def]
             "mlp": {1: lambda p: mlp(p, *MLP)},
             "batched": {1: lambda p: identity(p, "FP32", [4])},
             "slow": {1: lambda p: heavy(p, width=256, depth=200)},
+            "words": {1: lambda p: identity(p, "BYTES", [3])},
+            "wide": {1: lambda p: identity(p, "FP32", [40_000])},
         },
         {"batched": BATCHED, "slow": SLOW},
     )
@@ -110,6 +112,20 @@ def test_two_front_ends_answer_exactly_as_one(repository) -> None:  # type: igno
             np.testing.assert_array_equal(got, want)
             np.testing.assert_allclose(got, mlp_reference(x, *MLP), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(over_http, expected[0])
+
+
+def test_bytes_and_requests_larger_than_a_slot_come_back_whole(repository) -> None:  # type: ignore[no-untyped-def]
+    words = np.array([[b"", b"a\x00b", "é".encode() * 40]], dtype=np.object_)
+    wide = np.random.default_rng(1).standard_normal((1, 40_000)).astype(np.float32)  # 160 kB
+    with naiad_server(repository, "--frontends", "2") as server:
+        client = connect(server.url)
+        got = client.infer("words", [tensor("INPUT0", words, "BYTES")]).as_numpy("OUTPUT0")
+        assert got.tolist() == words.tolist()
+        for _ in range(3):  # over the control socket, not a slot
+            back = client.infer("wide", [tensor("INPUT0", wide, "FP32")]).as_numpy("OUTPUT0")
+            np.testing.assert_array_equal(back, wide)
+        stats = client.get_inference_statistics("wide").model_stats[0]
+    assert stats.inference_count == 3
 
 
 def test_batches_span_callers_of_both_front_ends(repository) -> None:  # type: ignore[no-untyped-def]

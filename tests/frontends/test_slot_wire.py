@@ -3,6 +3,8 @@ copies, what does not fit, errors and call contexts."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from tensor_samples import FIXED_SIZE
@@ -107,3 +109,10 @@ def test_errors_keep_their_class_code_and_message(error: Exception) -> None:
     else:
         assert back.code is ErrorCode.INTERNAL
         assert "RuntimeError: boom" in back.message
+
+
+def test_requests_pickled_for_the_control_socket_keep_the_datatype_table_entries() -> None:
+    request = _request({"x": ("FP32", np.zeros((1, 2), dtype=np.float32)), "w": ("BYTES", WORDS)})
+    back = pickle.loads(pickle.dumps(request))
+    assert [item.datatype for item in back.inputs] == [from_wire("FP32"), from_wire("BYTES")]
+    assert all(item.datatype is from_wire(item.datatype.wire) for item in back.inputs)
