@@ -133,7 +133,11 @@ class FrontEndPool:
         code = await member.process.wait()
         member.host.close()
         if not member.attached.done():
+            # It never came up (a port it cannot bind, a crash at start): restarting would
+            # fail the same way, so whoever launched it gets the error instead.
+            log.error("front end %d exited with %s before it came up", index, code)
             member.attached.set_exception(OSError(f"front end {index} exited with {code}"))
+            return
         if self._stopping or self._members.get(index) is not member:
             return
         log.warning("front end %d (pid %d) exited with %s; restarting it", index,
