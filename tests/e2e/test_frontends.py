@@ -128,6 +128,36 @@ def test_bytes_and_requests_larger_than_a_slot_come_back_whole(repository) -> No
     assert stats.inference_count == 3
 
 
+def test_streams_through_front_ends_answer_every_request_once(repository) -> None:  # type: ignore[no-untyped-def]
+    with naiad_server(repository, "--frontends", "2") as server:
+        answers: list[tuple[str, np.ndarray | None, object]] = []
+        done = threading.Event()
+        clients = [connect(server.url) for _ in range(4)]
+
+        def callback(result, error) -> None:  # type: ignore[no-untyped-def]
+            response = None if result is None else result.get_response()
+            data = None if result is None else result.as_numpy("OUTPUT0")
+            answers.append((response.id if response else "", data, error))
+            if len(answers) == 4 * 10:
+                done.set()
+
+        for client in clients:
+            client.start_stream(callback=callback)
+        for n in range(10):
+            for k, client in enumerate(clients):
+                x = np.full((1, 4), 10 * k + n, dtype=np.float32)
+                client.async_stream_infer("batched", [tensor("INPUT0", x, "FP32")],
+                                          request_id=f"{k}-{n}")  # fmt: skip
+        assert done.wait(60)
+        for client in clients:
+            client.stop_stream()
+    assert sorted(a[0] for a in answers) == sorted(f"{k}-{n}" for k in range(4) for n in range(10))
+    for request_id, data, error in answers:
+        k, n = map(int, request_id.split("-"))
+        assert error is None
+        assert data is not None and data.tolist() == [[10.0 * k + n] * 4]
+
+
 def test_batches_span_callers_of_both_front_ends(repository) -> None:  # type: ignore[no-untyped-def]
     with naiad_server(repository, "--frontends", "2") as server:
         pids = front_end_pids(server)
