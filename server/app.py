@@ -116,7 +116,8 @@ class NaiadServer:
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
     a new front end is one more entry in `front_ends`. gRPC and HTTP share the security's Guard
-    and certificate.
+    and certificate. With `frontends` > 1, gRPC and HTTP run in that many processes instead
+    (a FrontEndPool, naiad.frontends) over this process's engine stack.
     """
 
     def __init__(self, options: ServerOptions) -> None:
