@@ -4,6 +4,7 @@ tritonclient cannot share a process with naiad's own stubs)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import threading
@@ -16,7 +17,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from heavy import ONE_INSTANCE, heavy
-from helpers import tensor, wait_until
+from helpers import status_of, tensor, wait_until
 from modelgen import identity, mlp, mlp_reference, write_repository
 from server_process import ServerProcess, naiad_server
 from tritonclient.utils import InferenceServerException
@@ -156,6 +157,28 @@ def test_streams_through_front_ends_answer_every_request_once(repository) -> Non
         k, n = map(int, request_id.split("-"))
         assert error is None
         assert data is not None and data.tolist() == [[10.0 * k + n] * 4]
+
+
+def test_callers_and_their_scopes_reach_the_engine_through_the_ring(repository, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = "naiad_batched-only-secret"
+    keys = tmp_path / "keys.toml"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    keys.write_text(f'[[keys]]\nid = "app"\nsha256 = "{digest}"\nscopes = ["infer:batched"]\n')
+    x = np.ones((1, 4), dtype=np.float32)
+    with naiad_server(repository, "--frontends", "2", "--api-keys", str(keys)) as server:
+        client = connect(server.url)
+        token = {"authorization": f"Bearer {secret}"}
+        assert status_of(lambda: client.infer("batched", [tensor("INPUT0", x, "FP32")]))[0] == (
+            "UNAUTHENTICATED"
+        )
+        got = client.infer("batched", [tensor("INPUT0", x, "FP32")], headers=token)
+        np.testing.assert_array_equal(got.as_numpy("OUTPUT0"), x)
+        denied = status_of(
+            lambda: client.infer(
+                "mlp", [tensor("INPUT0", np.ones((1, 16), np.float32), "FP32")], headers=token
+            )  # fmt: skip
+        )
+        assert denied[0] == "PERMISSION_DENIED"  # decided in the engine, from the ring's caller
 
 
 def test_batches_span_callers_of_both_front_ends(repository) -> None:  # type: ignore[no-untyped-def]
