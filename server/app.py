@@ -17,7 +17,7 @@ from naiad.engine.protocol import InferenceEngine
 from naiad.engine.response_cache import ResponseCache
 from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
-from naiad.frontends.launch import pooled_front_ends
+from naiad.frontends.launch import frontends_for, pooled_front_ends
 from naiad.frontends.pool import FrontEndPool, PoolListener
 from naiad.monitor import MonitorBook, MonitorLayer, MonitorSettings
 from naiad.monitor.book import DEFAULT_STATE_DIRNAME as MONITOR_STATE_DIRNAME
@@ -99,9 +99,9 @@ class ServerOptions:
     monitor.toml (naiad.monitor)."""
     monitor_state_dir: str | None = None
     """Labels and captured samples; None: `.naiad-monitor` in the model repository."""
-    frontends: int = 1
+    frontends: int | None = 1
     """gRPC/HTTP front-end processes sharing the ports (naiad.frontends); 1 serves them in
-    this process, as before."""
+    this process, as before; None: from the CPU budget (launch.frontends_for)."""
 
 
 class NaiadServer:
@@ -154,8 +154,12 @@ class NaiadServer:
         self.engine: InferenceEngine = compose(self.core, layers)
         self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
         self.pool: FrontEndPool | None = None
-        if options.frontends > 1:
-            self.pool = pooled_front_ends(options, self.engine, self._retains_inputs)
+        num_frontends = frontends_for(options, monitoring=self.monitors is not None)
+        if num_frontends > 1:
+            admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
+            self.pool = pooled_front_ends(
+                options, num_frontends, self.engine, self._retains_inputs, admin
+            )
             self.front_ends: list[FrontEnd] = [self.pool]
             if options.http_port is not None:
                 self.front_ends.append(PoolListener(self.pool))

@@ -12,7 +12,6 @@ from naiad.batch import command as batch_command
 from naiad.doctor import DESCRIPTION as doctor_description
 from naiad.doctor import add_arguments as add_doctor_arguments
 from naiad.errors import InvalidArgument
-from naiad.frontends.launch import default_frontends
 from naiad.importer import command as import_command
 from naiad.monitor import cli as monitor_command
 from naiad.monitor import profile_command
@@ -95,9 +94,9 @@ def _quantize(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _frontends(text: str) -> int:
+def _frontends(text: str) -> int | None:
     if text == "auto":
-        return default_frontends()
+        return None  # the server decides (naiad.frontends.launch.frontends_for)
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 'auto' or at least 1, not {value}")
@@ -199,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1 serves"
         " them in the engine's process; 'auto' (default): the CPUs of the affinity mask less 2,"
-        " from 1 to 4",
+        " from 1 to 4 (1 with --allow-client-shm or monitoring)",
     )
     serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(

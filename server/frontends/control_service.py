@@ -10,7 +10,9 @@ from naiad.engine.protocol import InferenceEngine
 from naiad.errors import Unimplemented
 from naiad.frontends import wire
 from naiad.frontends.engine_host import ParkedAnswers
+from naiad.frontends.rollout_proxy import VERBS as ROLLOUT_VERBS
 from naiad.frontends.snapshot import stats_snapshot
+from naiad.rollout.admin import RolloutAdmin
 
 
 class ControlService:
@@ -18,11 +20,17 @@ class ControlService:
     too."""
 
     def __init__(
-        self, engine: InferenceEngine, parked: ParkedAnswers, ready: Callable[[], bool]
+        self,
+        engine: InferenceEngine,
+        parked: ParkedAnswers,
+        ready: Callable[[], bool],
+        rollout: RolloutAdmin | None = None,
     ) -> None:
+        """`rollout`: the admin verbs the front ends' HTTP rollout routes ask for."""
         self._engine = engine
         self._parked = parked
         self._ready = ready
+        self._rollout = rollout
 
     async def answer(self, verb: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
         """(True, value) or (False, error state); never raises."""
@@ -60,6 +68,11 @@ class ControlService:
         if verb == "submit":
             request, context = args
             return await engine.submit(request, wire.context_from_state(context))
+        if verb == "rollout" and self._rollout is not None:
+            method, method_args = args
+            if method not in ROLLOUT_VERBS:
+                raise Unimplemented(f"unknown rollout verb {method!r}")
+            return getattr(self._rollout, method)(*method_args)
         if verb == "take_parked":
             (request_id,) = args
             return self._parked.take(request_id)

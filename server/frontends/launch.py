@@ -13,6 +13,7 @@ from naiad.frontends.pool import FrontEndPool
 from naiad.frontends.region import RegionFds, RegionLayout
 from naiad.frontends.spec import FrontEndSpec
 from naiad.observability import logs
+from naiad.rollout.admin import RolloutAdmin
 from naiad.transport.grpc_server import MAX_STREAMS_PER_CONNECTION
 
 if TYPE_CHECKING:
@@ -39,11 +40,26 @@ def default_frontends(num_cpus: int | None = None) -> int:
     return max(1, min(MAX_DEFAULT_FRONTENDS, cpus - ENGINE_CPUS))
 
 
+def frontends_for(options: ServerOptions, *, monitoring: bool) -> int:
+    """The front-end processes `options` get: `options.frontends`, or when it is None (auto)
+    default_frontends(), except 1 where a feature lives in one process only: clients' shared
+    memory regions (--allow-client-shm) and the HTTP monitoring routes (`monitoring`)."""
+    if options.frontends is not None:
+        return options.frontends
+    if options.allow_client_shm or monitoring:
+        return 1
+    return default_frontends()
+
+
 def pooled_front_ends(
-    options: ServerOptions, engine: InferenceEngine, retains_inputs: Callable[[], bool]
+    options: ServerOptions,
+    num_frontends: int,
+    engine: InferenceEngine,
+    retains_inputs: Callable[[], bool],
+    rollout: RolloutAdmin,
 ) -> FrontEndPool:
-    """The pool `options.frontends` asks for. Raises ValueError for options that only work
-    in one process."""
+    """A pool of `num_frontends` processes serving `options`' ports. Raises ValueError for
+    options that only work in one process."""
     if options.allow_client_shm:
         raise ValueError(
             "--allow-client-shm needs --frontends 1: clients register shared memory with one"
@@ -65,6 +81,9 @@ def pooled_front_ends(
         security=options.security,
         event_loop=event_loop.default_kind(),
         log_config=logs.current(),
+        rollout_routes=True,
         grace_s=options.grace_s,
     )
-    return FrontEndPool(engine, options.frontends, template, copy_inputs=retains_inputs)
+    return FrontEndPool(
+        engine, num_frontends, template, copy_inputs=retains_inputs, rollout=rollout
+    )

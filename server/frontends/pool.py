@@ -28,6 +28,7 @@ from naiad.frontends.control_service import ControlService
 from naiad.frontends.engine_host import EngineHost, ParkedAnswers
 from naiad.frontends.region import SharedRegion
 from naiad.frontends.spec import FrontEndSpec
+from naiad.rollout.admin import RolloutAdmin
 
 log = logging.getLogger("naiad.frontends")
 
@@ -48,13 +49,13 @@ class _Member:
 
 class FrontEndPool:
     """`template`: every field of the processes' spec but index, control_path and fds.
-    `copy_inputs`: see EngineHost."""
+    `copy_inputs`: see EngineHost. `rollout`: serves the front ends' HTTP rollout routes."""
 
     name = "grpc"
 
     def __init__(
         self, engine: InferenceEngine, num_frontends: int, template: FrontEndSpec, *,
-        copy_inputs: Callable[[], bool],
+        copy_inputs: Callable[[], bool], rollout: RolloutAdmin | None = None,
     ) -> None:  # fmt: skip
         if num_frontends < 2:
             raise ValueError("a front-end pool needs 2 or more processes; 1 serves in-process")
@@ -63,7 +64,7 @@ class FrontEndPool:
         self._template = template
         self._copy_inputs = copy_inputs
         self._parked = ParkedAnswers()
-        self._service = ControlService(engine, self._parked, self.all_attached)
+        self._service = ControlService(engine, self._parked, self.all_attached, rollout)
         self._members: dict[int, _Member] = {}
         self._directory = ""
         self._server: asyncio.AbstractServer | None = None

@@ -19,14 +19,17 @@ import pickle
 import signal
 import sys
 from pathlib import Path
+from typing import cast
 
 from naiad import event_loop
 from naiad.front_end import FrontEnd
 from naiad.frontends.control import ControlClient, read_message, write_message
 from naiad.frontends.region import SharedRegion
 from naiad.frontends.remote_engine import RemoteEngine
+from naiad.frontends.rollout_proxy import RemoteRolloutAdmin
 from naiad.frontends.spec import FrontEndSpec
 from naiad.observability import logs
+from naiad.rollout.admin import RolloutAdmin
 from naiad.security.server_security import ServerSecurity
 from naiad.transport.grpc_server import GrpcFrontEnd
 from naiad.transport.http.limits import HttpLimits
@@ -39,7 +42,7 @@ ENGINE_GONE = "the engine process has stopped"
 
 
 def _listeners(
-    spec: FrontEndSpec, engine: RemoteEngine, security: ServerSecurity
+    spec: FrontEndSpec, engine: RemoteEngine, security: ServerSecurity, control: ControlClient
 ) -> list[FrontEnd]:
     listeners: list[FrontEnd] = [
         GrpcFrontEnd(
@@ -54,7 +57,11 @@ def _listeners(
         )
     ]
     if spec.http_port is not None:
-        api = RestApi(engine, security.guard, spec.max_message_bytes)
+        rollout = RemoteRolloutAdmin(control) if spec.rollout_routes else None
+        # The same six verbs as RolloutAdmin, answered by the engine's.
+        api = RestApi(
+            engine, security.guard, spec.max_message_bytes, rollout=cast("RolloutAdmin | None", rollout)
+        )
         listeners.append(
             HttpServer(
                 spec.http_host or spec.grpc_host,
@@ -76,7 +83,7 @@ async def serve(spec: FrontEndSpec) -> None:
     engine = RemoteEngine(region, control, id_base=spec.id_base)
     engine.attach(loop)
     security = ServerSecurity(spec.security)
-    listeners = _listeners(spec, engine, security)
+    listeners = _listeners(spec, engine, security, control)
     for listener in listeners:
         await listener.start()
     reader, writer = await asyncio.open_unix_connection(spec.control_path)

@@ -28,6 +28,8 @@ class FrontEndSpec:
     security: SecurityOptions = field(default_factory=SecurityOptions)
     event_loop: str = "asyncio"
     log_config: LogConfig = field(default_factory=LogConfig)
+    rollout_routes: bool = False
+    """Serve the HTTP rollout admin routes, answered by the engine's rollouts."""
     grace_s: float = 30.0
     """How long a front end told by SIGTERM to stop waits for its calls in flight."""
 

@@ -5,6 +5,7 @@ tritonclient cannot share a process with naiad's own stubs)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -17,7 +18,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from heavy import ONE_INSTANCE, heavy
-from helpers import status_of, tensor, wait_until
+from helpers import http_call, status_of, tensor, wait_until
 from modelgen import identity, mlp, mlp_reference, write_repository
 from server_process import ServerProcess, naiad_server
 from tritonclient.utils import InferenceServerException
@@ -232,6 +233,13 @@ def test_metadata_statistics_readiness_and_repository_through_any_front_end(
             clients[5].infer("mlp", [tensor("INPUT0", x, "FP32")])
         metadata = clients[6].get_server_metadata()
         assert metadata.name == "naiad"
+        status, _, body = http_call(server.http_url, "GET", "/v2/rollout/batched")
+        assert status == 200 and json.loads(body) == {"model": "batched", "mode": None,
+                                                      "verdict": None}  # fmt: skip
+        status, _, body = http_call(
+            server.http_url, "POST", "/v2/rollout/batched/start", b'{"to": 99}'
+        )
+        assert status == 400 and b"needs 'mode'" in body, body  # the engine's RolloutAdmin
         assert server.metric("nv_inference_count", "batched") == 0.0  # one /metrics, engine's
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from naiad.app import NaiadServer, ServerOptions
 from naiad.cli import build_parser
-from naiad.frontends.launch import default_frontends
+from naiad.frontends.launch import default_frontends, frontends_for
 from naiad.frontends.pool import FrontEndPool, PoolListener
 
 
@@ -19,14 +19,15 @@ def test_the_default_leaves_the_engine_two_cores_and_stops_at_four(
     assert default_frontends(cpus) == expected
 
 
-def _serve(*flags: str) -> int:
+def _serve(*flags: str) -> int | None:
     args = build_parser().parse_args(["serve", "--model-repository", "repo", *flags])
-    return int(args.frontends)
+    return args.frontends  # type: ignore[no-any-return]
 
 
 def test_the_flag_takes_a_count_or_auto(capsys: pytest.CaptureFixture[str]) -> None:
     assert _serve("--frontends", "3") == 3
-    assert _serve() == default_frontends(len(os.sched_getaffinity(0)))
+    assert _serve() is None
+    assert _serve("--frontends", "auto") is None
     with pytest.raises(SystemExit):
         _serve("--frontends", "0")
     assert "at least 1" in capsys.readouterr().err
@@ -41,6 +42,15 @@ def test_one_front_end_serves_in_process_and_more_make_a_pool(tmp_path) -> None:
     )
     assert isinstance(pooled.front_ends[0], FrontEndPool)
     assert isinstance(pooled.front_ends[1], PoolListener)
+
+
+def test_auto_keeps_one_process_for_what_lives_in_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    auto = ServerOptions(str(tmp_path), frontends=None)
+    assert frontends_for(auto, monitoring=False) == default_frontends(len(os.sched_getaffinity(0)))
+    assert frontends_for(auto, monitoring=True) == 1
+    assert frontends_for(ServerOptions(str(tmp_path), frontends=None, allow_client_shm=True),
+                         monitoring=False) == 1  # fmt: skip
+    assert frontends_for(ServerOptions(str(tmp_path), frontends=3), monitoring=True) == 3
 
 
 def test_client_shared_memory_needs_a_single_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
