@@ -60,7 +60,10 @@ def _listeners(
         rollout = RemoteRolloutAdmin(control) if spec.rollout_routes else None
         # The same six verbs as RolloutAdmin, answered by the engine's.
         api = RestApi(
-            engine, security.guard, spec.max_message_bytes, rollout=cast("RolloutAdmin | None", rollout)
+            engine,
+            security.guard,
+            spec.max_message_bytes,
+            rollout=cast("RolloutAdmin | None", rollout),
         )
         listeners.append(
             HttpServer(
