@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -111,6 +112,8 @@ async def serve(spec: FrontEndSpec) -> None:
         except (asyncio.IncompleteReadError, ConnectionError):
             grace_s[0] = 0.0
             engine.close(ENGINE_GONE)
+            # An engine that died could not remove its socket directory; whoever sees it first.
+            shutil.rmtree(Path(spec.control_path).parent, ignore_errors=True)
         stop.set()
 
     follower = loop.create_task(follow_engine())
