@@ -18,8 +18,8 @@ CSV_COLUMNS = [
     "engine", "processes", "round", "throughput_rps", "throughput_rows", "offered_rps", "num_ok",
     "errors",
     "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms", "server_queue_us",
-    "server_compute_us", "server_mean_batch", "server_cpu_cores", "generator_cpu",
-    "generator_us_per_request", "trials", "stable", "warnings",
+    "server_compute_us", "server_mean_batch", "server_cpu_cores", "server_own_cpu_cores",
+    "generator_cpu", "generator_us_per_request", "trials", "stable", "warnings",
 ]  # fmt: skip
 
 
@@ -124,7 +124,11 @@ def summary_line(row: dict[str, Any]) -> str:
             + (f" batch {server['mean_batch']:.1f}" if server.get("mean_batch") else "")
         )
     if server.get("cpu_cores") is not None:
-        parts.append(f"server cpu {server['cpu_cores']:.2f}")
+        cpu = f"server cpu {server['cpu_cores']:.2f}"
+        own = server.get("own_cpu_cores")
+        if own is not None and server["cpu_cores"] - own > 0.01:  # children (front ends) too
+            cpu += f" (main process {own:.2f})"
+        parts.append(cpu)
     if row.get("generator_cpu"):
         gen = "gen cpu " + "/".join(f"{c:.0%}" for c in row["generator_cpu"])
         if row.get("generator_us_per_request"):
@@ -172,6 +176,7 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
         server_compute_us=server.get("compute_us"),
         server_mean_batch=server.get("mean_batch"),
         server_cpu_cores=server.get("cpu_cores"),
+        server_own_cpu_cores=server.get("own_cpu_cores"),
         generator_cpu=";".join(f"{c:.3f}" for c in row.get("generator_cpu") or []),
         warnings=";".join(row.get("warnings") or []),
     )

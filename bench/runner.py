@@ -135,6 +135,7 @@ class Runner:
                 max_inflight=scenario.load.max_inflight,
                 arrival=scenario.load.arrival,
                 access=target.access,
+                connections=scenario.load.connections,
                 **share,
             )
             for share in split_load(scenario, level)

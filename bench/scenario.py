@@ -100,6 +100,10 @@ class LoadSpec:
     """Load-generator processes sharing the load."""
     engine: str = "python"
     """"python" (this harness) or "perf_analyzer" (Triton's C++ generator)."""
+    connections: int = 1
+    """gRPC connections per generator process (async and stream engines); calls, and for
+    streams whole streams, take them in turn. More than 1 lets a server whose processes share
+    a port (naiad --frontends) see its load spread: the kernel spreads connections, not calls."""
     max_inflight: int = 4096
     """Open loop: most requests outstanding per process; later sends wait, latency still counts
     from the intended send time."""
@@ -151,6 +155,9 @@ class TargetSpec:
     """For kind "naiad": serve the model as versions 1 and 2 (the same file) under this
     rollout plan (rollout.toml settings without stable/candidate, e.g. mode = "canary",
     candidate_percent = 25); its state lives in the run's output directory."""
+    frontends: int | None = None
+    """For kind "naiad": ``--frontends N``, the gRPC/HTTP front-end processes over its one
+    engine process; None: naiad's default."""
     protocol: str = ""
     """"grpc" or "http": how the load reaches this target; "" takes the kind's only protocol
     (http-noop: http; grpc-noop, naive: grpc), else ``request.protocol``. naiad targets on
@@ -218,12 +225,24 @@ def _target(entry: str | dict[str, Any], protocol: str = "grpc") -> TargetSpec:
     for name in ("tls", "token"):
         if not isinstance(getattr(target, name), bool):
             raise ScenarioError(f"target {target.label!r}: {name} must be true or false")
-    naiad_only = target.has_variant or target.executable or target.tls or target.token
+    naiad_only = (
+        target.has_variant
+        or target.executable
+        or target.tls
+        or target.token
+        or target.frontends is not None
+    )
     if naiad_only and target.kind != "naiad":
         raise ScenarioError(
-            f"target {target.label!r}: config, quantize, rollout, executable, tls and token are "
-            "for naiad targets"
+            f"target {target.label!r}: config, quantize, rollout, executable, tls, token and "
+            "frontends are for naiad targets"
         )
+    if target.frontends is not None and (
+        not isinstance(target.frontends, int) or target.frontends < 1
+    ):
+        raise ScenarioError(f"target {target.label!r}: frontends must be an integer >= 1")
+    if target.frontends is not None and "--frontends" in target.args:
+        raise ScenarioError(f"target {target.label!r}: give frontends or --frontends, not both")
     given = sorted(set(target.args) & set(SECURITY_FLAGS))
     if given and (target.tls or target.token):
         raise ScenarioError(

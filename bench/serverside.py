@@ -23,9 +23,12 @@ class Probe:
     counters: dict[str, int] | None
     """ModelStatistics totals over the model's versions, or None if the server has none."""
     cpu_s: float | None
-    """CPU seconds the server process has used, when it is a local process."""
+    """CPU seconds the server has used, when it is a local process: its own and its running
+    children's (naiad's front-end processes)."""
     machine_busy_s: float | None = None
     """CPU seconds all processes on this machine have used (to spot outside interference)."""
+    own_cpu_s: float | None = None
+    """The server process's own part of cpu_s (naiad's engine process, with --frontends)."""
 
 
 def _zero_totals() -> dict[str, int]:
@@ -86,6 +89,27 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of a local process (Linux /proc), any thread's."""
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(child) for child in f.read().split()]
+    except OSError:
+        pass
+    return children
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a local process and its live children, or None. A child that exits
+    between two probes takes its seconds with it, which only undercounts."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    return own + sum(process_cpu_s(child) or 0.0 for child in child_pids(pid))
+
+
 def machine_busy_s() -> float | None:
     """Busy CPU seconds of the whole machine since boot (Linux /proc/stat), or None."""
     try:
@@ -101,10 +125,10 @@ def wait_idle(pid: int, max_s: float = 60.0, idle_cores: float = 0.1) -> float:
     """Waits until a local server stops working off requests abandoned by the last load (so the
     next target is measured alone); returns the seconds waited, ``max_s`` at most."""
     start = time.perf_counter()
-    last = process_cpu_s(pid)
+    last = tree_cpu_s(pid)
     while last is not None and time.perf_counter() - start < max_s:
         time.sleep(0.25)
-        now = process_cpu_s(pid)
+        now = tree_cpu_s(pid)
         if now is None or (now - last) / 0.25 < idle_cores:
             break
         last = now
@@ -130,8 +154,9 @@ def make_probe(
 
     def probe() -> Probe:
         counters = counters_now()
-        cpu = process_cpu_s(pid) if pid else None
-        return Probe(time.perf_counter(), counters, cpu, machine_busy_s())
+        own = process_cpu_s(pid) if pid else None
+        cpu = tree_cpu_s(pid) if pid else None
+        return Probe(time.perf_counter(), counters, cpu, machine_busy_s(), own)
 
     return probe
 
@@ -145,6 +170,8 @@ def split(before: Probe | None, after: Probe | None) -> dict[str, Any] | None:
     wall = after.at_s - before.at_s
     if before.cpu_s is not None and after.cpu_s is not None and wall > 0:
         result["cpu_cores"] = (after.cpu_s - before.cpu_s) / wall
+    if before.own_cpu_s is not None and after.own_cpu_s is not None and wall > 0:
+        result["own_cpu_cores"] = (after.own_cpu_s - before.own_cpu_s) / wall
     if before.machine_busy_s is not None and after.machine_busy_s is not None and wall > 0:
         result["machine_cores"] = (after.machine_busy_s - before.machine_busy_s) / wall
     if before.counters and after.counters:

@@ -198,6 +198,8 @@ def start(spec: TargetSpec, signature: Signature, log_dir: Path) -> RunningTarge
         flags, access = security.prepare(spec, log_dir / "security" / file_stem(spec.label))
         http = spec.protocol == "http"
         extra = (*flags, *spec.args)
+        if spec.frontends is not None:
+            extra = (*extra, "--frontends", str(spec.frontends))
         if spec.rollout:
             # The run's own state: a cached repository never carries a rollout's progress (or
             # its rollback) from one run into the next.

@@ -7,7 +7,9 @@ so load generation never shares a GIL with the coordinator, and several can spre
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import multiprocessing
 import os
 import threading
@@ -45,17 +47,57 @@ class Job:
     token already; the TLS root still comes from here)."""
     protocol: str = "grpc"
     """"grpc" (naiad_client over grpcio) or "http" (bench.http_client, sync and async)."""
+    connections: int = 1
+    """gRPC connections (async and stream engines); see LoadSpec.connections."""
+
+
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+"""Without it, grpc gives channels to the same address one shared connection."""
 
 
 async def _run_async(job: Job, recorder: Recorder, stop: threading.Event) -> None:
-    async with AsyncClient(job.url or "", **job.access.client_args()) as client:
+    if job.connections <= 1:
+        async with AsyncClient(job.url or "", **job.access.client_args()) as client:
+            await _drive_client(client, job, recorder, stop)
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                AsyncClient(
+                    job.url or "", channel_options=OWN_CONNECTION, **job.access.client_args()
+                )
+            )
+            for _ in range(job.connections)
+        ]
         if job.engine == "stream":
-            async with client.stream() as session:
-                await _drive(session.send, job, recorder, stop)
+            sessions = [await stack.enter_async_context(c.stream()) for c in clients]
+            await _drive(_in_turn([s.send for s in sessions]), job, recorder, stop)
+            for session in sessions:
                 session.cancel()
         else:
-            call = functools.partial(client.infer_prepared, timeout_s=job.timeout_s)
-            await _drive(call, job, recorder, stop)
+            calls = [functools.partial(c.infer_prepared, timeout_s=job.timeout_s) for c in clients]
+            await _drive(_in_turn(calls), job, recorder, stop)
+
+
+def _in_turn(calls: list[Any]) -> Any:
+    turn = itertools.cycle(calls)
+
+    def call(payload: Any) -> Any:
+        return next(turn)(payload)
+
+    return call
+
+
+async def _drive_client(
+    client: AsyncClient, job: Job, recorder: Recorder, stop: threading.Event
+) -> None:
+    if job.engine == "stream":
+        async with client.stream() as session:
+            await _drive(session.send, job, recorder, stop)
+            session.cancel()
+    else:
+        call = functools.partial(client.infer_prepared, timeout_s=job.timeout_s)
+        await _drive(call, job, recorder, stop)
 
 
 async def _drive(call: Any, job: Job, recorder: Recorder, stop: threading.Event) -> None:

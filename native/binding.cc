@@ -12,9 +12,11 @@
 #include <cerrno>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "naiad/clock.h"
+#include "naiad/descriptor_ring.h"
 #include "naiad/scheduler.h"
 #include "naiad/sequence_batcher.h"
 
@@ -312,6 +314,64 @@ void bind_sequence_batcher(py::module_& m) {
       .def_property_readonly("num_live_sequences", &SequenceBatcher::num_live_sequences)
       .def_property_readonly("num_backlog_sequences", &SequenceBatcher::num_backlog_sequences)
       .def_property_readonly("num_waiting", &SequenceBatcher::num_waiting);
+
+// A DescriptorRing over a writable Python buffer (an mmap of the shared memory). The buffer stays
+// exported while the ring lives, so the mapping cannot be closed under it.
+class PyDescriptorRing {
+ public:
+  PyDescriptorRing(const py::buffer& memory, size_t offset, uint32_t capacity, bool initialize,
+                   int wake_fd)
+      : view_(memory.request(true)) {
+    const size_t bytes = static_cast<size_t>(view_.size * view_.itemsize);
+    if (offset > bytes) throw std::invalid_argument("ring offset beyond the buffer");
+    ring_.emplace(static_cast<char*>(view_.ptr) + offset, bytes - offset, capacity, initialize,
+                  wake_fd);
+  }
+
+  bool push(uint64_t request_id, uint16_t kind, uint32_t slot, uint32_t header_bytes,
+            uint32_t total_bytes, uint16_t status) {
+    Descriptor d;
+    d.request_id = request_id;
+    d.kind = kind;
+    d.status = status;
+    d.slot = slot;
+    d.header_bytes = header_bytes;
+    d.total_bytes = total_bytes;
+    return ring_->push(d);
+  }
+
+  py::list pop(size_t max) {
+    std::vector<Descriptor> out(max);
+    const size_t n = ring_->pop(out.data(), max);
+    py::list items(n);
+    for (size_t i = 0; i < n; ++i) {
+      const Descriptor& d = out[i];
+      items[i] = py::make_tuple(d.request_id, d.kind, d.status, d.slot, d.header_bytes,
+                                d.total_bytes);
+    }
+    return items;
+  }
+
+  bool prepare_wait() { return ring_->prepare_wait(); }
+  size_t size() const { return ring_->size(); }
+  uint32_t capacity() const { return ring_->capacity(); }
+
+ private:
+  py::buffer_info view_;
+  std::optional<DescriptorRing> ring_;
+};
+
+void bind_rings(py::module_& m) {
+  py::class_<PyDescriptorRing>(m, "DescriptorRing")
+      .def(py::init<const py::buffer&, size_t, uint32_t, bool, int>(), "memory"_a, py::kw_only(),
+           "offset"_a, "capacity"_a, "initialize"_a, "wake_fd"_a = -1)
+      .def_static("bytes_for", &DescriptorRing::bytes_for, "capacity"_a)
+      .def("push", &PyDescriptorRing::push, "request_id"_a, "kind"_a, "slot"_a,
+           "header_bytes"_a, "total_bytes"_a, "status"_a = 0)
+      .def("pop", &PyDescriptorRing::pop, "max"_a = 256)
+      .def("prepare_wait", &PyDescriptorRing::prepare_wait)
+      .def_property_readonly("size", &PyDescriptorRing::size)
+      .def_property_readonly("capacity", &PyDescriptorRing::capacity);
 }
 
 // Adds one to an eventfd's counter while keeping the GIL. Python's own os.eventfd_write drops the
@@ -336,6 +396,7 @@ PYBIND11_MODULE(_native, m) {
   naiad::bind_stats(m);
   naiad::bind_scheduler(m);
   naiad::bind_sequence_batcher(m);
+  naiad::bind_rings(m);
   m.def("signal_eventfd", &naiad::signal_eventfd, py::arg("fd"),
         "Adds 1 to the eventfd's counter without releasing the GIL; errors are ignored.");
 }

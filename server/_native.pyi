@@ -7,6 +7,8 @@ raise ValueError; a value out of its C++ type's range raises TypeError.
 
 import enum
 
+from typing_extensions import Buffer
+
 class Clock:
     def now_ns(self) -> int: ...
 
@@ -406,3 +408,37 @@ class SequenceBatcher:
     def num_backlog_sequences(self) -> int: ...
     @property
     def num_waiting(self) -> int: ...
+
+class DescriptorRing:
+    """A single-producer single-consumer ring of 32-byte descriptors in shared memory (see
+    naiad/descriptor_ring.h). One process pushes, the other pops; `memory` stays exported (and
+    cannot be closed) while the ring lives."""
+
+    def __init__(
+        self, memory: Buffer, *, offset: int, capacity: int, initialize: bool, wake_fd: int = -1
+    ) -> None:
+        """`initialize`: lay the ring out (the creating side); else check the layout (ValueError
+        when it does not match). `wake_fd`: the consumer's eventfd, written by push() when the
+        consumer announced that it sleeps; -1 on the consumer's side."""
+    @staticmethod
+    def bytes_for(capacity: int) -> int: ...
+    def push(
+        self,
+        request_id: int,
+        kind: int,
+        slot: int,
+        header_bytes: int,
+        total_bytes: int,
+        status: int = 0,
+    ) -> bool:
+        """Appends one descriptor; False (nothing written) when the ring is full."""
+    def pop(self, max: int = 256) -> list[tuple[int, int, int, int, int, int]]:
+        """Up to `max` descriptors, oldest first, as (request_id, kind, status, slot,
+        header_bytes, total_bytes)."""
+    def prepare_wait(self) -> bool:
+        """Announces that the consumer is about to wait on its eventfd; False (announcement
+        withdrawn) when descriptors already wait, so the consumer pops again instead."""
+    @property
+    def size(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...

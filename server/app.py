@@ -17,6 +17,8 @@ from naiad.engine.protocol import InferenceEngine
 from naiad.engine.response_cache import ResponseCache
 from naiad.ensemble.factory import EnsembleFactory
 from naiad.front_end import FrontEnd
+from naiad.frontends.launch import frontends_for, pooled_front_ends
+from naiad.frontends.pool import FrontEndPool, PoolListener
 from naiad.monitor import MonitorBook, MonitorLayer, MonitorSettings
 from naiad.monitor.book import DEFAULT_STATE_DIRNAME as MONITOR_STATE_DIRNAME
 from naiad.monitor.metrics import MonitorCollector
@@ -97,6 +99,9 @@ class ServerOptions:
     monitor.toml (naiad.monitor)."""
     monitor_state_dir: str | None = None
     """Labels and captured samples; None: `.naiad-monitor` in the model repository."""
+    frontends: int | None = 1
+    """gRPC/HTTP front-end processes sharing the ports (naiad.frontends); 1 serves them in
+    this process, as before; None: from the CPU budget (launch.frontends_for)."""
 
 
 class NaiadServer:
@@ -111,7 +116,8 @@ class NaiadServer:
     `layers`. Front ends, in start order: grpc, http (the REST API, health included), the broker
     streams (--stream), metrics;
     a new front end is one more entry in `front_ends`. gRPC and HTTP share the security's Guard
-    and certificate.
+    and certificate. With `frontends` > 1, gRPC and HTTP run in that many processes instead
+    (a FrontEndPool, naiad.frontends) over this process's engine stack.
     """
 
     def __init__(self, options: ServerOptions) -> None:
@@ -147,7 +153,37 @@ class NaiadServer:
             layers.append(functools.partial(MonitorLayer, book=self.monitors))
         self.engine: InferenceEngine = compose(self.core, layers)
         self.shared_memory = SystemSharedMemory() if options.allow_client_shm else None
-        self.front_ends: list[FrontEnd] = [
+        self.pool: FrontEndPool | None = None
+        num_frontends = frontends_for(options, monitoring=self.monitors is not None)
+        if num_frontends > 1:
+            admin = RolloutAdmin(self.rollouts, self.repository.ready_versions)
+            self.pool = pooled_front_ends(
+                options, num_frontends, self.engine, self._retains_inputs, admin
+            )
+            self.front_ends: list[FrontEnd] = [self.pool]
+            if options.http_port is not None:
+                self.front_ends.append(PoolListener(self.pool))
+        else:
+            self.front_ends = self._in_process_front_ends(options)
+        registry = build_registry(self.repository, self.ledger) if self.ledger else None
+        if registry is not None:
+            registry.register(RolloutCollector(self.rollouts))
+            if self.cache is not None:
+                registry.register(CacheCollector(self.cache))
+            if self.monitors is not None:
+                registry.register(MonitorCollector(self.monitors))
+        stream_metrics = StreamMetrics(registry) if options.streams else None
+        for number, spec in enumerate(options.streams):
+            assert stream_metrics is not None
+            name = "stream" if len(options.streams) == 1 else f"stream{number + 1}"
+            self.front_ends.append(StreamFrontEnd(self.engine, spec, stream_metrics, name=name))
+        if options.metrics_port is not None and registry is not None:
+            host = options.metrics_host or options.grpc_host
+            route = MetricsRoute(registry)
+            self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
+
+    def _in_process_front_ends(self, options: ServerOptions) -> list[FrontEnd]:
+        front_ends: list[FrontEnd] = [
             GrpcFrontEnd(
                 self.engine,
                 options.grpc_host,
@@ -173,27 +209,17 @@ class NaiadServer:
                 monitor=self.monitors,
             )
             limits = HttpLimits(max_body_bytes=options.max_message_bytes)
-            self.front_ends.append(
+            front_ends.append(
                 HttpServer(
                     host, options.http_port, api, "http", tls=self.security.tls, limits=limits
                 )
             )
-        registry = build_registry(self.repository, self.ledger) if self.ledger else None
-        if registry is not None:
-            registry.register(RolloutCollector(self.rollouts))
-            if self.cache is not None:
-                registry.register(CacheCollector(self.cache))
-            if self.monitors is not None:
-                registry.register(MonitorCollector(self.monitors))
-        stream_metrics = StreamMetrics(registry) if options.streams else None
-        for number, spec in enumerate(options.streams):
-            assert stream_metrics is not None
-            name = "stream" if len(options.streams) == 1 else f"stream{number + 1}"
-            self.front_ends.append(StreamFrontEnd(self.engine, spec, stream_metrics, name=name))
-        if options.metrics_port is not None and registry is not None:
-            host = options.metrics_host or options.grpc_host
-            route = MetricsRoute(registry)
-            self.front_ends.append(HttpServer(host, options.metrics_port, route, "metrics"))
+        return front_ends
+
+    def _retains_inputs(self) -> bool:
+        """Whether the engine stack may keep a request's inputs after answering it: monitors
+        sample them, shadow rollouts copy them."""
+        return self.monitors is not None or bool(self.rollouts.names())
 
     @property
     def grpc_address(self) -> str:
@@ -232,12 +258,18 @@ class NaiadServer:
         if self.monitors is not None:
             await asyncio.to_thread(self.monitors.stop)
 
+    def reload(self) -> None:
+        """SIGHUP: certificates and key files read again, in every front-end process too."""
+        self.security.reload()
+        if self.pool is not None:
+            self.pool.reload()
+
     async def run_until_signalled(self, on_ready: object = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.security.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
         await self.start()
         if callable(on_ready):

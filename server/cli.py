@@ -56,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         allow_client_shm=args.allow_client_shm,
         monitor=monitor,
         monitor_state_dir=args.monitor_state_dir,
+        frontends=args.frontends,
     )
 
     def announce(server: NaiadServer) -> None:
@@ -91,6 +92,15 @@ def _quantize(args: argparse.Namespace) -> int:
     from naiad.quantize import run
 
     return run(args)
+
+
+def _frontends(text: str) -> int | None:
+    if text == "auto":
+        return None  # the server decides (naiad.frontends.launch.frontends_for)
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or at least 1, not {value}")
+    return value
 
 
 def _non_negative(text: str) -> int:
@@ -182,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-repository", required=True, help="repository directory")
     serve.add_argument("--grpc-host", default="0.0.0.0")
     serve.add_argument("--grpc-port", type=int, default=8001, help="0 picks a free port")
+    serve.add_argument(
+        "--frontends",
+        type=_frontends,
+        default="auto",
+        help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1 serves"
+        " them in the engine's process; 'auto' (default): the CPUs of the affinity mask less 2,"
+        " from 1 to 4 (1 with --allow-client-shm or monitoring)",
+    )
     serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(
         "--load-model", action="append", default=[], help="explicit mode: load at start ('*': all)"

@@ -6,6 +6,7 @@ from naiad import _native
 from naiad._native import (
     Batch,
     BatchTiming,
+    DescriptorRing,
     EnqueueResult,
     FailureReason,
     Histogram,
@@ -28,6 +29,7 @@ from naiad.config.settings import BatchingPolicy, TimeoutAction
 __all__ = [
     "Batch",
     "BatchTiming",
+    "DescriptorRing",
     "EnqueueResult",
     "FailureReason",
     "Histogram",

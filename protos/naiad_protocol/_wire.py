@@ -32,6 +32,15 @@ class DataType:
     itemsize: int  # bytes per element on the wire, 0 for BYTES
     contents: str | None  # InferTensorContents field of typed contents; None: raw only
 
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        # Pickled by name (naiad's front-end processes send requests to the engine process):
+        # code compares datatypes by identity, so a copy must come back as the table's entry.
+        return _by_wire, (self.wire,)
+
+
+def _by_wire(wire: str) -> DataType:
+    return BY_WIRE[wire]
+
 
 def _dt(wire: str, onnx_type: int, np_dtype: object, contents: str | None) -> DataType:
     dtype = np.dtype(np_dtype)  # type: ignore[call-overload]

@@ -107,9 +107,11 @@ class GrpcFrontEnd:
         max_streams_per_connection: int | None = MAX_STREAMS_PER_CONNECTION,
         connections: ConnectionPolicy = ConnectionPolicy(),
         shared_memory: SystemSharedMemory | None = None,
+        reuse_port: bool = False,
     ) -> None:
         """`shared_memory`: the regions clients register (None: shared memory RPCs and tensor
-        placements answer UNIMPLEMENTED)."""
+        placements answer UNIMPLEMENTED). `reuse_port`: bind with SO_REUSEPORT, so that
+        front-end processes share the port (naiad.frontends)."""
         if max_streams_per_connection is not None and max_streams_per_connection < 1:
             raise ValueError(
                 f"max_streams_per_connection must be at least 1, not {max_streams_per_connection}"
@@ -122,6 +124,7 @@ class GrpcFrontEnd:
         self._shared_memory = shared_memory
         self._max_message_bytes = max_message_bytes
         self._interceptors = list(interceptors)
+        self._reuse_port = reuse_port
         self.host = host
         self.port = port
         self._server: grpc.aio.Server | None = None
@@ -156,7 +159,7 @@ class GrpcFrontEnd:
         options = [
             ("grpc.max_send_message_length", INT32_MAX),
             ("grpc.max_receive_message_length", self._max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(self._reuse_port)),
             *self._connections.channel_options(),
         ]
         if self._max_streams is not None:

@@ -49,6 +49,8 @@ class SleepService(SignatureService):
         self.fail_every_other = fail_every_other
         self.slots = asyncio.Semaphore(max_concurrent or 1_000_000)
         self.calls = 0
+        self.peers: set[str] = set()
+        """Client addresses seen (one per connection)."""
 
     async def _serve(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse | None:
         self.calls += 1
@@ -65,12 +67,14 @@ class SleepService(SignatureService):
         return response
 
     async def ModelInfer(self, request, context):
+        self.peers.add(context.peer())
         response = await self._serve(request)
         if response is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "every other request fails")
         return response
 
     async def ModelStreamInfer(self, request_iterator, context):
+        self.peers.add(context.peer())
         answers: asyncio.Queue = asyncio.Queue()
 
         async def answer(request: pb.ModelInferRequest) -> None:

@@ -48,13 +48,17 @@ class HttpServer:
         *,
         tls: ServerTls | None = None,
         limits: HttpLimits = DEFAULT_LIMITS,
+        reuse_port: bool = False,
     ) -> None:
+        """`reuse_port`: bind with SO_REUSEPORT, so that front-end processes share the port
+        (naiad.frontends) and the kernel spreads connections over them."""
         self.host = host
         self.port = port
         self.name = name
         self._handler = handler
         self._tls = tls
         self._limits = limits
+        self._reuse_port = reuse_port
         self._sockets: list[socket.socket] = []
         self._acceptors: list[asyncio.Task[None]] = []
         self._handshakes: set[asyncio.Task[None]] = set()
@@ -70,7 +74,7 @@ class HttpServer:
     async def start(self) -> None:
         """Binds and starts accepting; raises OSError when the port cannot be bound."""
         loop = asyncio.get_running_loop()
-        self._sockets = await bind(self.host, self.port)
+        self._sockets = await bind(self.host, self.port, reuse_port=self._reuse_port)
         self.port = self._sockets[0].getsockname()[1]
         self._acceptors = [loop.create_task(self._accept(sock)) for sock in self._sockets]
 
@@ -167,7 +171,7 @@ class HttpServer:
                 raise
 
 
-async def bind(host: str, port: int) -> list[socket.socket]:
+async def bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Listening sockets for every address `host` resolves to ("" or "::" style wildcards
     included); with port 0 they all share the port the first one got."""
     loop = asyncio.get_running_loop()
@@ -180,6 +184,8 @@ async def bind(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:  # as asyncio does: IPv4 gets its own socket
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if port == 0 and len(sockets) > 1:
