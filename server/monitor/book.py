@@ -12,7 +12,6 @@ for labels, writes captured samples and fires the alert hook when an alert start
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
@@ -28,6 +27,7 @@ from naiad.config.paths import ModelFiles
 from naiad.config.settings import ModelSettings
 from naiad.errors import InvalidArgument, ModelLoadError, NotFound
 from naiad.monitor.hook import AlertHook
+from naiad.monitor.inbox import SampleInbox
 from naiad.monitor.labels import LabelBook, Outcome
 from naiad.monitor.reference import Profile, load_profile
 from naiad.monitor.sampler import Gate
@@ -45,7 +45,6 @@ _MAX_CAPTURED_IDS = 10000
 _MAX_BATCH = 256
 COLLECT_S = 0.05
 """How long the worker gathers samples before reading them (monitoring is never urgent)."""
-_STOP = object()
 
 
 @dataclass
@@ -92,7 +91,7 @@ class MonitorBook:
         self._rng = rng or random.Random()
         self._models: dict[str, ModelMonitor] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[object] = queue.Queue(max_queue)
+        self._inbox: SampleInbox[Sample] = SampleInbox(max_queue, COLLECT_S)
         self._worker: threading.Thread | None = None
         self._locks = StateLocks()
         self.num_dropped = 0
@@ -175,12 +174,10 @@ class MonitorBook:
 
     def offer(self, sample: Sample) -> bool:
         """Queues a sampled request for the worker; False (counted) when the queue is full."""
-        try:
-            self._queue.put_nowait(sample)
-        except queue.Full:
-            self.num_dropped += 1
-            return False
-        return True
+        if self._inbox.offer(sample):
+            return True
+        self.num_dropped += 1
+        return False
 
     def start(self) -> None:
         if self._worker is None:
@@ -190,7 +187,7 @@ class MonitorBook:
     def stop(self) -> None:
         """Finishes what is queued, then stops the worker."""
         if self._worker is not None:
-            self._queue.put(_STOP)
+            self._inbox.close()
             self._worker.join()
             self._worker = None
         for monitor in list(self._models.values()):
@@ -199,32 +196,23 @@ class MonitorBook:
 
     def drain(self) -> None:
         """Blocks until every sample offered so far has been processed."""
-        self._queue.join()
+        self._inbox.drain()
 
     def now(self) -> float:
         return self._clock()
 
     def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            # What arrives within COLLECT_S is read together: a numpy pass per tensor costs
-            # about the same for 1 row as for 16 (measured: 195 vs 30 us of CPU per sample).
-            until = time.monotonic() + COLLECT_S
-            while len(batch) < _MAX_BATCH and batch[-1] is not _STOP:
-                try:
-                    batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
-                except queue.Empty:
-                    break
-            samples = [item for item in batch if isinstance(item, Sample)]
+        # What arrives within COLLECT_S is read together: a numpy pass per tensor costs
+        # about the same for 1 row as for 16 (measured: 195 vs 30 us of CPU per sample).
+        while (samples := self._inbox.collect(_MAX_BATCH)) is not None:
+            if not samples:
+                continue
             try:
                 self.process_many(samples)
             except Exception:  # a bad sample must not end monitoring
                 log.exception("monitor: %d samples could not be processed", len(samples))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if len(samples) < len(batch):
-                return  # _STOP, queued after everything else
+                self._inbox.processed(len(samples))
 
     def process(self, sample: Sample) -> Observation | None:
         """Reads one sample (the worker's job; tests may call it directly)."""

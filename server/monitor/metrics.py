@@ -11,6 +11,7 @@ verdict each version's worker computed; a scrape never recomputes drift).
 - naiad_prediction_accuracy{model,version,metric=accuracy|mae|rmse} (gauge) and
   naiad_accuracy_alert{model,version}: the labelled window.
 - naiad_monitor_sampled_ratio{model} (gauge), naiad_monitor_sample_ratio_setting{model},
+  naiad_monitor_max_samples_per_s_setting{model} (the cap; 0: none),
   naiad_monitor_requests_total{model,outcome=seen|sampled}, naiad_monitor_dropped_total,
   naiad_monitor_captured_total{model}, naiad_monitor_alerts_total{model}.
 """
@@ -77,6 +78,11 @@ class MonitorCollector(Collector):
         setting = GaugeMetricFamily(
             "naiad_monitor_sample_ratio_setting", "The configured sample_ratio", labels=["model"]
         )
+        cap = GaugeMetricFamily(
+            "naiad_monitor_max_samples_per_s_setting",
+            "The configured max_samples_per_s (0: no cap)",
+            labels=["model"],
+        )
         requests = CounterMetricFamily(
             "naiad_monitor_requests", "Requests of watched models", labels=["model", "outcome"]
         )
@@ -97,6 +103,7 @@ class MonitorCollector(Collector):
             gate = monitor.gate
             sampled.add_metric([name], gate.sampled_ratio)
             setting.add_metric([name], monitor.settings.sample_ratio)
+            cap.add_metric([name], monitor.settings.max_samples_per_s)
             requests.add_metric([name, "seen"], gate.num_seen)
             requests.add_metric([name, "sampled"], gate.num_sampled)
             captured.add_metric([name], monitor.sink.num_written if monitor.sink else 0)
@@ -130,4 +137,4 @@ class MonitorCollector(Collector):
                     on = monitor.labels.alert(version) is not None
                     accuracy_alert.add_metric([name, version], 1.0 if on else 0.0)
         yield from (score, alert, model_drift, share, confidence, accuracy, accuracy_alert)
-        yield from (sampled, setting, requests, dropped, captured, alerts)
+        yield from (sampled, setting, cap, requests, dropped, captured, alerts)

@@ -31,9 +31,14 @@ class MonitorSettings:
     enabled: bool = True
     sample_ratio: float = 1.0
     """Share (0..1) of requests whose tensors the monitor reads."""
-    max_samples_per_s: float = 200.0
+    max_samples_per_s: float = 100.0
     """Cap on sampled requests per second under heavy traffic (0: no cap); the ratio actually
-    sampled is exported as naiad_monitor_sampled_ratio."""
+    sampled is exported as naiad_monitor_sampled_ratio, the cap itself as
+    naiad_monitor_max_samples_per_s_setting. At 100 a second (one-row requests) a fresh
+    500-row window fills every 5 s, as often as drift is evaluated (min_evaluate_interval_s),
+    so a higher cap buys no fresher verdict; it only makes the window span less time and
+    costs the worker more. A bootstrap reference of 1000 rows takes 10 s. Lower it for a
+    cheaper monitor with slower windows; 0 reads every request."""
     reference_rows: int = 1000
     """Without a profile (monitor_profile.npz), the first rows a version answers become its
     reference."""

@@ -22,6 +22,7 @@ from naiad.rollout.health import Breach, is_candidate_fault
 from naiad.rollout.plan import RolloutPlan
 from naiad.rollout.router import Router, routed
 from naiad.rollout.shadow import ShadowRunner
+from naiad.rollout.stats import ArmStats
 
 log = logging.getLogger("naiad.rollout")
 
@@ -61,51 +62,85 @@ class RolloutLayer(EngineLayer):
         if router is None:
             return self.inner.submit(request, context)
         plan = router.plan
-        chosen = None
-        for number in (router.choose(request), plan.stable):
-            version = str(number)
-            if self.inner.model_ready(request.model_name, version, context):
-                request = routed(request, version)
-                chosen = number
-                break
-        if chosen is None:
+        chosen = router.choose(request)
+        # No readiness lookup on the way in: the engine refuses a version that does not
+        # serve, and only a refusal asks whether that is why (then the next choice answers).
+        future = self._routed(request, chosen, router, plan, context)
+        if future is None and chosen != plan.stable:
+            chosen = plan.stable
+            future = self._routed(request, chosen, router, plan, context)
+        if future is None:
             return self.inner.submit(request, context)
-        arm = router.arm(chosen)
-        arm.num_requests += 1
-        candidate = chosen == plan.candidate
-        start_s = self._clock()
-        try:
-            future = self.inner.submit(request, context)
-        except Exception as exc:
-            if is_candidate_fault(exc):
-                arm.record(True, 0.0)
-                if candidate:
-                    self._record(request.model_name, router, plan, True, 0.0)
-            raise
-
-        def observe(done: asyncio.Future[InferResponse]) -> None:
-            if done.cancelled():
-                return
-            error = done.exception()
-            failed = is_candidate_fault(error)
-            if error is not None and not failed:
-                return  # the caller's error (bad input, deadline): no one's health
-            latency_s = self._clock() - start_s
-            arm.record(failed, latency_s)
-            if error is None and candidate and non_finite(done.result()):
-                arm.num_non_finite += 1
-                failed = plan.gates.reject_nan
-            if candidate:
-                self._record(request.model_name, router, plan, failed, latency_s * 1000.0)
-
-        future.add_done_callback(observe)
-        if (
-            not candidate
-            and router.shadows()
-            and self.inner.model_ready(request.model_name, str(plan.candidate), context)
-        ):
+        if chosen != plan.candidate and router.shadows():
             self.shadows.fork(request, future, router)
         return future
+
+    def _routed(
+        self,
+        request: InferRequest,
+        number: int,
+        router: Router,
+        plan: RolloutPlan,
+        context: CallContext,
+    ) -> asyncio.Future[InferResponse] | None:
+        """`request` submitted to version `number` and watched on its arm; None when that
+        version does not serve now (nothing counted)."""
+        version = str(number)
+        copy = routed(request, version)
+        start_s = self._clock()
+        try:
+            future = self.inner.submit(copy, context)
+        except Exception as exc:
+            if not self.inner.model_ready(request.model_name, version, context):
+                return None
+            arm = router.arm(number)
+            arm.num_requests += 1
+            if is_candidate_fault(exc):
+                arm.record(True, 0.0)
+                if number == plan.candidate:
+                    self._record(request.model_name, router, plan, True, 0.0)
+            raise
+        arm = router.arm(number)
+        arm.num_requests += 1
+        if number == plan.candidate:
+            future.add_done_callback(
+                lambda done: self._observe_candidate(
+                    done, request.model_name, router, plan, start_s
+                )
+            )
+        else:
+            future.add_done_callback(lambda done: self._observe(done, arm, start_s))
+        return future
+
+    def _observe(self, done: asyncio.Future[InferResponse], arm: ArmStats, start_s: float) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()
+        failed = is_candidate_fault(error)
+        if error is None or failed:  # else the caller's error (bad input, deadline)
+            arm.record(failed, self._clock() - start_s)
+
+    def _observe_candidate(
+        self,
+        done: asyncio.Future[InferResponse],
+        name: str,
+        router: Router,
+        plan: RolloutPlan,
+        start_s: float,
+    ) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()
+        failed = is_candidate_fault(error)
+        if error is not None and not failed:
+            return  # the caller's error (bad input, deadline): no one's health
+        latency_s = self._clock() - start_s
+        arm = router.arm(plan.candidate)
+        arm.record(failed, latency_s)
+        if error is None and non_finite(done.result()):
+            arm.num_non_finite += 1
+            failed = plan.gates.reject_nan
+        self._record(name, router, plan, failed, latency_s * 1000.0)
 
     def _record(
         self, name: str, router: Router, plan: RolloutPlan, failed: bool, latency_ms: float

@@ -85,7 +85,7 @@ class ShadowStats:
 
     num_forked: int = 0
     num_skipped: int = 0
-    """Requests not copied because too many copies were still running."""
+    """Requests not copied: too many copies were still running, or the candidate did not serve."""
     num_failed: int = 0
     """Copies the candidate failed (refused, errored, or answered with NaN / infinity)."""
     num_compared: int = 0

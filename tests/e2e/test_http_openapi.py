@@ -44,7 +44,10 @@ def http_url(tmp_path_factory):  # type: ignore[no-untyped-def]
             "ident": {1: lambda p: identity(p, "FP32", [-1])},
         },
     )
-    with naiad_server(root) as server:
+    # "simple" is monitored, so the /v2/monitor operations also answer for a watched model
+    (root / "simple" / "monitor.toml").write_text("reference_rows = 20\nwindow_rows = 20\n")
+    # and client shared memory is on: the system shared memory operations do their work
+    with naiad_server(root, "--allow-client-shm") as server:
         yield "http://" + server.http_url
 
 
@@ -88,5 +91,14 @@ def test_the_document_covers_every_endpoint() -> None:
         "/v2/repository/models/{model_name}/load",
         "/v2/repository/models/{model_name}/unload",
         "/v2/logging",
+        "/v2/monitor",
+        "/v2/monitor/models/{model_name}",
+        "/v2/monitor/models/{model_name}/report.html",
+        "/v2/monitor/models/{model_name}/labels",
+        "/v2/systemsharedmemory/status",
+        "/v2/systemsharedmemory/region/{region_name}/status",
+        "/v2/systemsharedmemory/region/{region_name}/register",
+        "/v2/systemsharedmemory/unregister",
+        "/v2/systemsharedmemory/region/{region_name}/unregister",
     ):
         assert endpoint in paths, endpoint

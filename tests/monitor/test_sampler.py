@@ -4,12 +4,14 @@ that a full queue drops samples instead of holding the caller up."""
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import numpy as np
 from monitor_support import Clock, answers, book_for, config, data, feed, write_model_dir
 
 from naiad.monitor.book import MonitorBook
+from naiad.monitor.inbox import SampleInbox
 from naiad.monitor.sampler import Gate
 from naiad.monitor.version import Sample
 
@@ -78,3 +80,35 @@ def test_drift_is_evaluated_at_most_once_per_interval(tmp_path: Path) -> None:
     clock.now += 2.0
     feed(book, data(50, rng))
     assert version.last_time_s == clock.now
+
+
+def test_the_inbox_holds_its_cap_and_hands_over_oldest_first() -> None:
+    inbox: SampleInbox[int] = SampleInbox(3, collect_s=0.0)
+    assert [inbox.offer(n) for n in range(4)] == [True, True, True, False]
+    assert inbox.collect(2) == [0, 1]
+    assert inbox.offer(9)
+    assert inbox.collect(10) == [2, 9]
+    assert inbox.collect(10) == []  # nothing queued: an empty hand-over, not the end
+    inbox.close()
+    assert inbox.collect(10) is None
+
+
+def test_drain_wakes_a_worker_that_would_otherwise_sleep() -> None:
+    # a collect interval far beyond the test's timeout: only drain's wake-up can end it
+    inbox: SampleInbox[int] = SampleInbox(10, collect_s=3600.0)
+    taken: list[int] = []
+
+    def worker() -> None:
+        while (items := inbox.collect(10)) is not None:
+            taken.extend(items)
+            inbox.processed(len(items))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    for n in range(5):
+        inbox.offer(n)
+    inbox.drain()
+    assert taken == [0, 1, 2, 3, 4]
+    inbox.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

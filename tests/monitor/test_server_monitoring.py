@@ -116,6 +116,7 @@ async def test_drift_is_seen_through_grpc_and_reported(server: NaiadServer, tmp_
     assert sample(text, "naiad_drift_score", method="psi", **labels) >= 0.2
     assert sample(text, "naiad_drift_alert", method="psi", **{**labels, "feature": "a"}) == 0.0
     assert sample(text, "naiad_monitor_sampled_ratio", model="clf") == 1.0
+    assert sample(text, "naiad_monitor_max_samples_per_s_setting", model="clf") == 0.0
     assert sample(text, "naiad_prediction_confidence_count", model="clf") == 600
 
     status, page = await asyncio.to_thread(_http, server, "/v2/monitor/models/clf/report.html")

@@ -169,8 +169,12 @@ async def test_dashboard_queries_only_exported_metrics(repository: Path) -> None
     panels = json.loads(DASHBOARD.read_text())["panels"]
     queries = " ".join(t["expr"] for panel in panels for t in panel["targets"])
     used = set(re.findall(r"\b((?:nv|naiad|process)_[a-z_]+)", queries))
-    # exported only while a rollout runs: tests/rollout/test_dashboard.py checks those
-    used = {name for name in used if not name.startswith("naiad_rollout_")}
+    # exported only while a rollout runs, with monitoring or with a response cache:
+    # tests/rollout/test_dashboard.py and tests/monitor/test_dashboard_series.py check those
+    only_when = re.compile(
+        r"naiad_(rollout|drift|model_drift|drifted|prediction|accuracy|monitor|cache)(_|$)|nv_cache_"
+    )
+    used = {name for name in used if not only_when.match(name)}
     async with running(repository) as server:
         samples = await scrape(server)
     exported = {name for name, _, _ in samples.rows}

@@ -19,10 +19,12 @@ def rollout_queries() -> str:
 
 def test_the_dashboard_has_a_rollout_row_over_every_rollout_series() -> None:
     panels = json.loads(DASHBOARD.read_text())["panels"]
-    rows = [p for p in panels if p["type"] == "row"]
-    assert [r["title"] for r in rows] == ["Rollout"]
-    below = [p for p in panels if p["gridPos"]["y"] > rows[0]["gridPos"]["y"]]
+    rows = sorted((p for p in panels if p["type"] == "row"), key=lambda p: p["gridPos"]["y"])
+    assert [r["title"] for r in rows] == ["Rollout", "Monitoring", "Response cache"]
+    top, end = rows[0]["gridPos"]["y"], rows[1]["gridPos"]["y"]
+    below = [p for p in panels if top < p["gridPos"]["y"] < end]
     assert len(below) >= 5 and all("rollout" in p["title"].lower() for p in below)
+    assert not [p for p in panels if "rollout:" in p["title"].lower() and p not in below]
     used = set(re.findall(r"\bnaiad_rollout_[a-z_]+", rollout_queries()))
     for family in (
         "traffic_share", "requests_total", "results_total", "request_duration_seconds_bucket",

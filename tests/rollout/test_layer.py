@@ -119,6 +119,31 @@ async def test_a_chosen_version_that_does_not_serve_falls_back_to_stable(tmp_pat
     repository = await serving(tmp_path, book)
     try:
         assert set(await answer_offsets(RolloutLayer(Engine(repository), book), 300)) == {100}
+        # the refusals are not the candidate's failures: nothing counted on its arm
+        router = book.router("scored")
+        assert router is not None and router.rollback is None
+        assert router.arm(7).num_requests == 0 and router.arm(1).num_requests == 300
+        assert router.arm(1).num_success == 300
+    finally:
+        await asyncio.to_thread(repository.stop)
+
+
+SHADOW_OF_7 = 'stable = 1\ncandidate = 7\nmode = "shadow"\n[gates]\nmax_error_rate = 0\n'
+
+
+async def test_a_shadow_of_a_version_that_does_not_serve_skips_its_copies(tmp_path: Path) -> None:
+    write_model(tmp_path, SHADOW_OF_7)
+    book = RolloutBook()
+    repository = await serving(tmp_path, book)
+    try:
+        layer = RolloutLayer(Engine(repository), book)
+        assert set(await answer_offsets(layer, 40)) == {100}
+        await asyncio.sleep(0)  # the copies are submitted on the next turn of the loop
+        router = book.router("scored")
+        assert router is not None and router.rollback is None
+        shadow = router.shadow
+        assert (shadow.num_skipped, shadow.num_forked, shadow.num_failed) == (40, 0, 0)
+        assert layer.shadows.num_in_flight == 0
     finally:
         await asyncio.to_thread(repository.stop)
 
