@@ -314,6 +314,7 @@ void bind_sequence_batcher(py::module_& m) {
       .def_property_readonly("num_live_sequences", &SequenceBatcher::num_live_sequences)
       .def_property_readonly("num_backlog_sequences", &SequenceBatcher::num_backlog_sequences)
       .def_property_readonly("num_waiting", &SequenceBatcher::num_waiting);
+}
 
 // A DescriptorRing over a writable Python buffer (an mmap of the shared memory). The buffer stays
 // exported while the ring lives, so the mapping cannot be closed under it.

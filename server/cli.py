@@ -195,10 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--frontends",
         type=_frontends,
-        default="auto",
-        help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1 serves"
-        " them in the engine's process; 'auto' (default): the CPUs of the affinity mask less 2,"
-        " from 1 to 4 (1 with --allow-client-shm or monitoring)",
+        default="1",
+        help="gRPC/HTTP front-end processes sharing the ports over one engine process; 1"
+        " (default) serves them in the engine's process; 'auto': the CPUs of the affinity mask"
+        " less 2, from 1 to 4 (1 with --allow-client-shm or monitoring)",
     )
     serve.add_argument("--model-control-mode", choices=("none", "explicit", "poll"), default="none")
     serve.add_argument(
