@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,23 @@ needs_perf_analyzer = pytest.mark.skipif(
     not (PERF_ANALYZER.exists() and PERF_ANALYZER_BINARY.exists()),
     reason="perf_analyzer is not installed (../shared/tools/perf-analyzer installs it)",
 )
+
+
+def run_perf_analyzer(*args: str) -> str:
+    """Runs perf_analyzer with `args` in count windows of 50 requests, at most 3 trials, and
+    returns its output once it exited 0 and printed no error."""
+    command = [
+        str(PERF_ANALYZER), *args,
+        "--measurement-mode", "count_windows", "--measurement-request-count", "50",
+        "--stability-percentage", "999", "--max-trials", "3",
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "Unable to" not in output and "error" not in output.lower(), output
+    return output
+
+
 """Marks a test that runs Triton's perf_analyzer (DESIGN.md section 7)."""
 
 NUMPY = {
