@@ -120,7 +120,8 @@ def describe_plans(plans: list[InstancePlan]) -> str:
         note = f" [{plan.note}]" if plan.note else ""
         parts.append(
             f"{plan.name} {plan.kind.name}{where} ({', '.join(plan.provider_names)}, "
-            f"{plan.intra_op_threads} intra-op){note}"
+            f"{plan.intra_op_threads} intra-op{', spinning' if plan.thread_spinning else ''})"
+            f"{note}"
         )
     count = len(plans)
     return f"{count} instance{'s' if count != 1 else ''}: " + "; ".join(parts)

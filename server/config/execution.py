@@ -23,6 +23,7 @@ Accelerator: TypeAlias = ModelOptimizationPolicy.ExecutionAccelerators.Accelerat
 INTRA_OP_THREADS = "intra_op_thread_count"
 INTER_OP_THREADS = "inter_op_thread_count"
 EXECUTION_MODE = "execution_mode"
+THREAD_SPINNING = "thread_spinning"
 FALLBACK_TO_CPU = "fallback_to_cpu"
 ORT_EXTENSIONS = "onnxruntime_extensions"
 
@@ -81,6 +82,9 @@ def execution_options(
             f"parameter {ORT_EXTENSIONS} asks for onnxruntime-extensions, which is not "
             "installed: pip install 'naiad[extensions]'"
         )
+    spinning = parameters.get(THREAD_SPINNING, "").strip().lower()
+    if spinning and spinning not in _BOOLS:
+        problems.add(f"parameter {THREAD_SPINNING} must be 'true' or 'false', not '{spinning}'")
     optimization = config.optimization
     accelerators = optimization.execution_accelerators
     gpu = _named(accelerators.gpu_execution_accelerator, GPU_ACCELERATORS, problems)
@@ -91,6 +95,7 @@ def execution_options(
         intra_op_threads=_count(parameters, INTRA_OP_THREADS, problems),
         inter_op_threads=_count(parameters, INTER_OP_THREADS, problems),
         parallel_execution=_EXECUTION_MODES.get(mode, False),
+        thread_spinning=_BOOLS.get(spinning),
         graph_optimization_level=_graph_level(optimization),
         tensorrt_options=(
             None

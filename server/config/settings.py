@@ -140,6 +140,10 @@ class ExecutionOptions:
     """Parameter inter_op_thread_count; 0: one share of the budget in parallel mode, else ORT's."""
     parallel_execution: bool = False
     """Parameter execution_mode: False sequential (0), True parallel (1)."""
+    thread_spinning: bool | None = None
+    """Parameter thread_spinning: whether ONNX Runtime's pool threads spin between parallel
+    sections instead of sleeping; None: only when the sessions leave cores to the rest of the
+    process (runtime/threads.py)."""
     graph_optimization_level: GraphOptimizationLevel = GraphOptimizationLevel.ALL
     """config optimization.graph.level."""
     tensorrt_options: dict[str, str] | None = None

@@ -34,6 +34,8 @@ class InstancePlan:
     intra_op_threads: int
     inter_op_threads: int
     """0 leaves ONNX Runtime's default."""
+    thread_spinning: bool
+    """Whether ONNX Runtime's pool threads spin between parallel sections (threads.py)."""
     requested_kind: InstanceKind
     note: str = ""
     """Why `kind` differs from `requested_kind` (or how it was resolved); empty when it does not."""
@@ -79,6 +81,7 @@ def plan_instances(
                     providers=tuple(providers),
                     intra_op_threads=threads.intra_op,
                     inter_op_threads=threads.inter_op,
+                    thread_spinning=threads.spinning,
                     requested_kind=s.requested,
                     note=s.note,
                 )

@@ -198,6 +198,9 @@ def _create_session(settings: ModelSettings, plan: InstancePlan) -> Any:
     options.log_severity_level = _LOG_ERRORS_ONLY
     options.intra_op_num_threads = plan.intra_op_threads
     options.inter_op_num_threads = plan.inter_op_threads
+    spinning = "1" if plan.thread_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     parallel = settings.execution.parallel_execution
     options.execution_mode = (
         rt.ExecutionMode.ORT_PARALLEL if parallel else rt.ExecutionMode.ORT_SEQUENTIAL

@@ -57,6 +57,8 @@ class SessionThreads:
 
     intra_op: int
     inter_op: int
+    spinning: bool
+    """Whether the session's pool threads spin for work between parallel sections."""
 
 
 def session_threads(
@@ -66,13 +68,23 @@ def session_threads(
 
     Explicit counts in `options` win. inter-op threads only matter in parallel execution mode,
     where ONNX Runtime's default (one per core, per session) would oversubscribe the machine.
+
+    Spinning (ONNX Runtime's default) keeps a pool thread busy-waiting on its core after each
+    parallel section. That pays only on a core nobody else needs; when the sessions' threads
+    take the whole budget (the default share does), they share every core with the event loop
+    that decodes, batches and answers, and the spinning starves it: over HTTP on 2 cores the
+    tiny model's c=16 throughput rose by a third with spinning off (bench/README.md). So the
+    default spins only when the sessions leave a core or more to the rest of the process.
     """
     share = max(1, cpu_budget // max(1, num_instances))
     intra = options.intra_op_threads or share
     inter = options.inter_op_threads
     if inter == 0 and options.parallel_execution:
         inter = share
-    return SessionThreads(intra_op=intra, inter_op=inter)
+    spinning = options.thread_spinning
+    if spinning is None:
+        spinning = max(intra, inter) * max(1, num_instances) < cpu_budget
+    return SessionThreads(intra_op=intra, inter_op=inter, spinning=spinning)
 
 
 def _affinity() -> Collection[int]:

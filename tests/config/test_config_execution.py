@@ -41,6 +41,7 @@ def test_execution_parameters(build: Build) -> None:
         {parameter("inter_op_thread_count", " 2 ")}
         {parameter("execution_mode", "parallel")}
         {parameter("fallback_to_cpu", "False")}
+        {parameter("thread_spinning", "TRUE")}
         {parameter("custom", "x")}
         optimization {{
           graph {{ level: -1 }}
@@ -56,6 +57,7 @@ def test_execution_parameters(build: Build) -> None:
     )
     assert (options.intra_op_threads, options.inter_op_threads) == (3, 2)
     assert options.parallel_execution is True and options.fallback_to_cpu is False
+    assert options.thread_spinning is True
     assert options.graph_optimization_level is GraphOptimizationLevel.BASIC
     assert options.tensorrt_options == {"trt_fp16_enable": "True"}
     assert options.openvino_options == {"device_type": "CPU"}
@@ -149,6 +151,10 @@ BAD = {
     "execution mode": (
         parameter("execution_mode", "fast"),
         "parameter execution_mode must be 'sequential' (0) or 'parallel' (1)",
+    ),
+    "spinning": (
+        parameter("thread_spinning", "sometimes"),
+        "parameter thread_spinning must be 'true' or 'false', not 'sometimes'",
     ),
     "fallback": (
         parameter("fallback_to_cpu", "maybe"),

@@ -70,6 +70,22 @@ def test_instances_run_and_describe_themselves(make_settings, tmp_path) -> None:
         models[0].run({"INPUT0": a, "INPUT1": b}, ["OUTPUT0"])
 
 
+@pytest.mark.parametrize(("spinning", "allowed"), [(None, "0"), (True, "1")])
+def test_sessions_spin_only_when_the_plan_says(make_settings, tmp_path, spinning, allowed) -> None:
+    """The default plan on 2 cores gives the session both cores, so its threads do not spin."""
+    path = modelgen.add_sub(tmp_path / "m.onnx", "FP32", [4])
+    settings = make_settings(
+        path,
+        groups=(InstanceGroup("g", 1, InstanceKind.CPU),),
+        execution=ExecutionOptions(thread_spinning=spinning),
+    )
+    [model] = load_instances(settings, _cpu_plans(settings, budget=2))
+    options = model._session.get_session_options()
+    for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(key) == allowed
+    model.close()
+
+
 @pytest.fixture(scope="module")
 def heavy_instances(make_settings, tmp_path_factory):
     settings = make_settings(

@@ -88,11 +88,29 @@ def test_default_threads_fit_budget(instances: int, threads: int) -> None:
 
 def test_explicit_threads_win() -> None:
     options = ExecutionOptions(intra_op_threads=3, inter_op_threads=2)
-    assert session_threads(options, cpu_budget=2, num_instances=4) == session_threads(
-        options, cpu_budget=64, num_instances=1
-    )
+    small = session_threads(options, cpu_budget=2, num_instances=4)
+    large = session_threads(options, cpu_budget=64, num_instances=1)
+    assert (small.intra_op, small.inter_op) == (large.intra_op, large.inter_op)
     assert session_threads(options, 2, 4).intra_op == 3
     assert session_threads(options, 2, 4).inter_op == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "budget", "instances", "spinning"),
+    [
+        (ExecutionOptions(), 2, 1, False),  # the default share takes every core
+        (ExecutionOptions(), 16, 3, True),  # 3 x 5 threads leave a core to the event loop
+        (ExecutionOptions(intra_op_threads=2), 8, 2, True),
+        (ExecutionOptions(intra_op_threads=4), 8, 2, False),
+        (ExecutionOptions(parallel_execution=True), 8, 2, False),
+        (ExecutionOptions(thread_spinning=True), 2, 1, True),  # explicit wins either way
+        (ExecutionOptions(intra_op_threads=1, thread_spinning=False), 64, 1, False),
+    ],
+)
+def test_threads_spin_only_on_cores_the_rest_of_the_process_does_not_need(
+    options: ExecutionOptions, budget: int, instances: int, spinning: bool
+) -> None:
+    assert session_threads(options, budget, instances).spinning is spinning
 
 
 def test_parallel_execution_bounds_inter_op_threads() -> None:
