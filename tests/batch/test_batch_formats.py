@@ -49,6 +49,13 @@ def test_parquet_file_with_row_groups_unlike_the_chunks(repository: Path, tmp_pa
     assert_matches(repository, tmp_path / "out", x)
     parts = sorted(p.name for p in (tmp_path / "out").glob("part-*.parquet"))
     assert parts == [f"part-00000-{i:06d}.parquet" for i in range(8)]  # 1000 rows / 128
+    # Kept columns keep Parquet's dictionary; the float predictions are written plain.
+    metadata = pq.ParquetFile(tmp_path / "out" / parts[0]).metadata.row_group(0)
+    encodings = {metadata.column(i).path_in_schema: metadata.column(i).encodings
+                 for i in range(metadata.num_columns)}  # fmt: skip
+    assert "RLE_DICTIONARY" in encodings["id"]
+    assert [p for p, e in encodings.items() if p.startswith("OUTPUT0")]
+    assert all("RLE_DICTIONARY" not in e for p, e in encodings.items() if p.startswith("OUTPUT0"))
 
 
 def test_folder_of_csv_files(repository: Path, tmp_path: Path) -> None:
