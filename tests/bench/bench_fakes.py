@@ -22,6 +22,27 @@ from naiad_protocol import grpc_service_pb2_grpc as pb_grpc
 QUICK = {"warmup_s": 0.3, "window_s": 0.5, "min_trials": 2, "max_trials": 2}
 
 
+def start_recorded(monkeypatch, target, repository):
+    """Starts `target` with its server process replaced by a recorder; (the running target, the
+    command lines it would have run)."""
+    from types import SimpleNamespace
+
+    from bench import targets
+
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, command, log_path):
+            started.append(command)
+
+        def start(self):
+            return "127.0.0.1:1"
+
+    monkeypatch.setattr(targets, "ServerProcess", Recorder)
+    signature = SimpleNamespace(repository=str(repository))
+    return targets.start(target, signature, repository), started
+
+
 def quick_scenario(targets, **sections):
     """A Scenario measuring briefly (two half-second windows after a short warm-up)."""
     data = {

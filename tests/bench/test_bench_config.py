@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 
 import pytest
+from bench_fakes import start_recorded
 
 from bench import __main__ as cli
-from bench import compare, perf_analyzer, report, scenario, targets
+from bench import compare, perf_analyzer, report, scenario
 from bench.models import generated_signature
 from bench.runner import split_load, warnings_for
 
@@ -71,18 +71,7 @@ def test_a_naiad_target_can_name_another_checkouts_executable(tmp_path, monkeypa
     )
     before = built.targets[1]
     assert built.targets[0].executable is None and before.executable == str(fake)
-    started: list[list[str]] = []
-
-    class Recorder:
-        def __init__(self, command, log_path):
-            started.append(command)
-
-        def start(self):
-            return "127.0.0.1:1"
-
-    monkeypatch.setattr(targets, "ServerProcess", Recorder)
-    signature = SimpleNamespace(repository=str(tmp_path))
-    running = targets.start(before, signature, tmp_path)  # type: ignore[arg-type]
+    running, started = start_recorded(monkeypatch, before, tmp_path)
     assert running.url == "127.0.0.1:1"
     assert started[0][:2] == [str(fake), "serve"] and "--no-http" in started[0]
 

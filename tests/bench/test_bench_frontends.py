@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
-from bench_fakes import SleepServer, quick_scenario
+from bench_fakes import SleepServer, quick_scenario, start_recorded
 
-from bench import report, scenario, serverside, targets
+from bench import report, scenario, serverside
 from bench.runner import Runner
 
 
@@ -20,18 +19,7 @@ def test_a_naiad_target_passes_its_frontends(tmp_path, monkeypatch):
     built = scenario.from_dict(
         {"targets": [{"kind": "naiad", "label": "two", "frontends": 2}, "grpc-noop"]}
     )
-    started: list[list[str]] = []
-
-    class Recorder:
-        def __init__(self, command, log_path):
-            started.append(command)
-
-        def start(self):
-            return "127.0.0.1:1"
-
-    monkeypatch.setattr(targets, "ServerProcess", Recorder)
-    signature = SimpleNamespace(repository=str(tmp_path))
-    targets.start(built.targets[0], signature, tmp_path)  # type: ignore[arg-type]
+    _, started = start_recorded(monkeypatch, built.targets[0], tmp_path)
     assert started[0][-2:] == ["--frontends", "2"]
 
 

@@ -279,17 +279,24 @@ def _keep_busy(address: str, client: int, stop: threading.Event, outcomes: Outco
     caller.close()
 
 
+def start_callers(
+    url: str, count: int, stop: threading.Event, outcomes: Outcomes
+) -> list[threading.Thread]:
+    """`count` callers keeping the slow model busy until `stop` is set."""
+    threads = [
+        threading.Thread(target=_keep_busy, args=(url, i, stop, outcomes)) for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def test_a_killed_front_end_fails_only_its_own_calls_and_comes_back(repository) -> None:  # type: ignore[no-untyped-def]
     with naiad_server(repository, "--frontends", "2") as server:
         victim, survivor = front_end_pids(server)
         stop = threading.Event()
         outcomes = Outcomes()
-        threads = [
-            threading.Thread(target=_keep_busy, args=(server.url, i, stop, outcomes))
-            for i in range(12)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = start_callers(server.url, 12, stop, outcomes)
         wait_until(lambda: sum(outcomes.ok_by_client.values()) >= 24, "traffic flows")
         killed_at = sum(outcomes.ok_by_client.values())
         os.kill(victim, signal.SIGKILL)  # the engine stays; only this front end dies
@@ -322,12 +329,7 @@ def test_the_engine_stopping_ends_the_front_ends_and_no_call_hangs(repository, s
         pids = front_end_pids(server)
         stop = threading.Event()
         outcomes = Outcomes()
-        threads = [
-            threading.Thread(target=_keep_busy, args=(server.url, i, stop, outcomes))
-            for i in range(8)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = start_callers(server.url, 8, stop, outcomes)
         wait_until(lambda: sum(outcomes.ok_by_client.values()) >= 16, "traffic flows")
         stop.set()
         server.process.send_signal(sig)
