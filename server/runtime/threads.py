@@ -72,8 +72,8 @@ def session_threads(
     Spinning (ONNX Runtime's default) keeps a pool thread busy-waiting on its core after each
     parallel section. That pays only on a core nobody else needs; when the sessions' threads
     take the whole budget (the default share does), they share every core with the event loop
-    that decodes, batches and answers, and the spinning starves it: over HTTP on 2 cores the
-    tiny model's c=16 throughput rose by a third with spinning off (bench/README.md). So the
+    that decodes, batches and answers: over HTTP on 2 cores the tiny model's c=16 throughput
+    was the same with spinning off, for a third less server CPU (bench/README.md). So the
     default spins only when the sessions leave a core or more to the rest of the process.
     """
     share = max(1, cpu_budget // max(1, num_instances))
