@@ -111,10 +111,16 @@ class VersionMonitor:
             tables, owners = self._tables(samples, seen)
             outliers = np.zeros(len(samples), dtype=bool)
             for name, rows in tables.items():
+                owner = owners[name]
                 reference = self.references.get(name)
                 if reference is None:
-                    self._grow_reference(name, rows)
-                    continue
+                    # The reference takes exactly its rows; what is left of these samples is
+                    # the window's, however the worker happened to group them.
+                    rows = self._grow_reference(name, rows)
+                    owner = owner[owner.shape[0] - rows.shape[0] :]
+                    reference = self.references.get(name)
+                    if reference is None or rows.shape[0] == 0:
+                        continue
                 window = self.windows.get(name)
                 if window is None:
                     dtype = object if reference.layout.kind == CATEGORICAL else np.float64
@@ -123,7 +129,7 @@ class VersionMonitor:
                 window.add(rows, now_s)
                 if settings.capture_outliers and isinstance(reference, NumericReference):
                     beyond = ((rows < reference.low) | (rows > reference.high)).any(axis=1)
-                    outliers[owners[name][beyond]] = True
+                    outliers[owner[beyond]] = True
             if tables:
                 num_rows = next(iter(tables.values())).shape[0]
                 self.num_rows += num_rows
@@ -235,12 +241,16 @@ class VersionMonitor:
         _per_sample(seen, counts, "predictions", classes)
         _per_sample(seen, counts, "confidence", top)
 
-    def _grow_reference(self, name: str, rows: np.ndarray) -> None:
+    def _grow_reference(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Adds `rows` to the bootstrap reference of `name`, building it once it holds
+        reference_rows; returns the rows beyond those (empty while it is still growing)."""
         parts = self._bootstrap.setdefault(name, [])
-        parts.append(rows)
+        missing = self.settings.reference_rows - sum(p.shape[0] for p in parts)
+        parts.append(rows[:missing])
+        rest = rows[missing:]
         total = sum(p.shape[0] for p in parts)
         if total < self.settings.reference_rows:
-            return
+            return rest
         values = subsample(np.concatenate(parts, axis=0), self.settings.max_reference_rows)
         layout = self.layouts[name]
         if layout.kind == NUMERIC:
@@ -250,6 +260,7 @@ class VersionMonitor:
         self.references[name] = ref
         self.sources[name] = f"first {total} rows served"
         del self._bootstrap[name]
+        return rest
 
     def profile(self, source: str) -> Profile:
         """The references built so far, as a profile (what `naiad profile` saves)."""

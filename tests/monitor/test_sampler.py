@@ -66,6 +66,29 @@ def test_samples_read_together_keep_their_own_rows(tmp_path: Path) -> None:
     assert book.model("m").versions["1"].num_rows == sum(1 + n % 3 for n in range(20))
 
 
+def test_the_first_rows_build_the_reference_however_the_worker_groups_them(tmp_path: Path) -> None:
+    """A bootstrap reference takes exactly reference_rows; the rest of the same batch of
+    samples fills the window, so drift is scored as it would be one request at a time."""
+    settings = "reference_rows = 100\nwindow_rows = 100\nevaluate_every_rows = 50\n"
+    rng = np.random.default_rng(6)
+    parts = [data(1, rng) for _ in range(300)]
+    for grouping in ("one batch", "one at a time"):
+        book = book_for(tmp_path / grouping, settings, reference_rows=0)
+        samples = [
+            Sample("m", "1", f"r{n}", part, answers(part), True, 0.0)
+            for n, part in enumerate(parts)
+        ]
+        if grouping == "one batch":
+            book.process_many(samples)
+        else:
+            for sample in samples:
+                book.process(sample)
+        version = book.model("m").versions["1"]
+        assert version.sources["INPUT0"] == "first 100 rows served", grouping
+        assert version.reference_rows("INPUT0") == 100, grouping
+        assert {f.feature for f in version.last.features if f.tensor == "INPUT0"}, grouping
+
+
 def test_drift_is_evaluated_at_most_once_per_interval(tmp_path: Path) -> None:
     clock = Clock()
     settings = "window_rows = 50\nevaluate_every_rows = 50\nmin_evaluate_interval_s = 2.0\n"
